@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages aigw needs to build, test and benchmark, when they are missing.
+# Safe to run repeatedly: it does nothing when everything is present.
+set -e
+PKGS="build-essential clang libclang-rt-14-dev pkg-config libuv1-dev libhttp-parser-dev libssl-dev \
+libcjson-dev libyajl-dev libyaml-dev libpcre2-dev libhiredis-dev zlib1g-dev libbrotli-dev libcmocka-dev \
+nginx-light wrk openssl ca-certificates curl"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+# The machine image ships Node.js with npm; Debian's nodejs+npm only when there is none.
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
+if [ -n "$missing" ]; then
+    echo "deps: installing$missing"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# Node packages for the end-to-end tests (official client SDKs), from the lock file.
+if [ -f tests/e2e/package-lock.json ] && [ ! -d tests/e2e/node_modules ]; then
+    echo "deps: npm ci (tests/e2e)"
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,44 @@
+/* One JSON access-log line per request on stdout, with the reference's genai_* fields
+ * (envoy-ai-gateway autoconfig template) and the usual HTTP fields. Never carries a secret:
+ * only the fields below exist, and none of them is a header value except user_agent and
+ * x_request_id. */
+#ifndef GW_OBS_ACCESS_LOG_H
+#define GW_OBS_ACCESS_LOG_H
+
+#include "core/buf.h"
+#include "core/gw.h"
+#include "usage/token_usage.h"
+
+#include <stdint.h>
+
+typedef struct {
+    int64_t start_time_us;          /* wall clock, microseconds since the epoch */
+    gw_str_t method;
+    gw_str_t path;                  /* request path as received (query string included) */
+    int response_code;              /* status sent to the client (0 if none was sent) */
+    uint64_t bytes_received;        /* request body bytes */
+    uint64_t bytes_sent;            /* response body bytes */
+    uint64_t duration_ms;           /* request start to last byte */
+    int64_t upstream_duration_ms;   /* request sent upstream to last byte, -1 if none */
+    gw_str_t user_agent;
+    gw_str_t request_id;            /* x-request-id */
+    gw_str_t upstream_host;         /* "ip:port" of the upstream actually used, empty if none */
+    gw_str_t upstream_cluster;      /* backend name */
+    gw_str_t downstream_remote_address; /* "ip:port" */
+    gw_str_t model_name;            /* genai_model_name: x-ai-eg-model (model in the request) */
+    gw_str_t model_name_override;   /* genai_model_name_override (empty: none) */
+    gw_str_t backend_name;          /* genai_backend_name */
+    gw_str_t response_model;        /* genai_response_model */
+    const gw_token_usage_t *usage;  /* genai_tokens_{input,output,total,cached_input}, NULL: absent */
+    gw_str_t termination_details;   /* why the request ended abnormally, e.g. "client_disconnected", "upstream_reset" */
+} gw_access_log_entry_t;
+
+/* Formats the entry as one JSON object line (ends with '\n') into out. Absent string fields are
+ * written as null, absent token counts as null. */
+int gw_access_log_format(const gw_access_log_entry_t *e, gw_buf_t *out);
+/* Formats and writes to stdout with a single write(2) per line. Disabled when
+ * gw_access_log_enabled is false. */
+void gw_access_log_write(const gw_access_log_entry_t *e);
+extern bool gw_access_log_enabled;
+
+#endif
