@@ -1,2 +1,455 @@
+/* The aigw command line: run | healthcheck | version | help. `aigw run` loads the configuration
+ * (a YAML file, or the environment), starts one worker per core and the admin listener, and
+ * drains gracefully on SIGTERM / SIGINT. */
+#include "admin/admin.h"
+#include "config/config.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "gateway/worker.h"
+#include "net/http_server.h"
+#include "obs/access_log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { puts("aigw"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 256
+
+typedef struct {
+    const char *config_path;
+    const char *listen_address;
+    int port;        /* -1: from the config, else 1975 */
+    int admin_port;
+    int workers;
+    bool debug;
+    bool no_access_log;
+    gw_http_limits_t limits;
+    gw_gateway_opts_t gateway;
+    uint64_t drain_timeout_ms;
+} run_opts_t;
+
+static const char *const usage_main =
+    "aigw: an AI gateway (OpenAI- and Anthropic-compatible endpoints, MCP) in one small binary.\n"
+    "\n"
+    "Usage:\n"
+    "  aigw run [CONFIG.yaml] [flags]   run the gateway (aigw run --help for the flags)\n"
+    "  aigw healthcheck [--admin-port N] exit 0 when the local gateway's /health answers 200\n"
+    "  aigw version                      print the version\n"
+    "  aigw help                         this text\n"
+    "\n"
+    "Without a configuration file, `aigw run` configures itself from the environment:\n"
+    "  OPENAI_API_KEY, OPENAI_BASE_URL (default https://api.openai.com/v1), OPENAI_ORG_ID, OPENAI_PROJECT_ID;\n"
+    "  AZURE_OPENAI_API_KEY with AZURE_OPENAI_ENDPOINT and OPENAI_API_VERSION;\n"
+    "  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL.\n"
+    "With none of them set, every model goes to an OpenAI-compatible server at http://127.0.0.1:11434/v1 (Ollama).\n";
+
+static const char *const usage_run =
+    "Usage: aigw run [CONFIG.yaml] [flags]\n"
+    "\n"
+    "CONFIG.yaml holds Envoy AI Gateway resources (AIGatewayRoute, AIServiceBackend, Backend,\n"
+    "BackendSecurityPolicy, Secret, ...). Default: $AIGW_CONFIG_HOME/config.yaml (~/.config/aigw/config.yaml)\n"
+    "when it exists, else auto-configuration from the environment (see `aigw help`).\n"
+    "\n"
+    "Flags:\n"
+    "  --port N                   listener port (default: the Gateway listener's, else 1975)\n"
+    "  --admin-port N             admin port for /health and /metrics (default 1064)\n"
+    "  --listen-address ADDR      address to bind both listeners to (default 0.0.0.0)\n"
+    "  --workers N                worker threads (default: one per core)\n"
+    "  --debug                    debug logging on stderr\n"
+    "  --max-request-body SIZE    request body limit, e.g. 50Mi (default: the config's, else 50Mi) -> 413\n"
+    "  --max-header-bytes SIZE    request line + headers limit (default 64Ki) -> 431\n"
+    "  --header-timeout DURATION  time allowed to receive a request's head and body (default 10s)\n"
+    "  --idle-timeout DURATION    keep-alive connection idle time (default 300s)\n"
+    "  --connect-timeout DURATION upstream connect (DNS, TCP, TLS) timeout (default 10s)\n"
+    "  --request-timeout DURATION upstream request timeout (default: the route's, 60s; 120s when auto-configured)\n"
+    "  --stream-idle-timeout DURATION longest upstream silence during a response (default 300s)\n"
+    "  --drain-timeout DURATION   grace period for in-flight requests on SIGTERM/SIGINT (default 30s)\n"
+    "  --no-access-log            do not write the JSON access log on stdout\n"
+    "\n"
+    "DURATION: 500ms, 10s, 2m, 1h or plain seconds. SIZE: bytes, or with Ki/Mi/Gi (K/M/G) suffixes.\n";
+
+static int parse_duration_ms(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    double mult = 1000;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else
+        return -1;
+    *out = (uint64_t)(v * mult);
+    return 0;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    unsigned long long mult = 1;
+    if (*end == '\0' || strcmp(end, "B") == 0)
+        mult = 1;
+    else if (strcmp(end, "Ki") == 0 || strcmp(end, "K") == 0 || strcmp(end, "KB") == 0)
+        mult = 1024ULL;
+    else if (strcmp(end, "Mi") == 0 || strcmp(end, "M") == 0 || strcmp(end, "MB") == 0)
+        mult = 1024ULL * 1024;
+    else if (strcmp(end, "Gi") == 0 || strcmp(end, "G") == 0 || strcmp(end, "GB") == 0)
+        mult = 1024ULL * 1024 * 1024;
+    else
+        return -1;
+    *out = (size_t)(v * mult);
+    return 0;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * aigw run */
+
+typedef struct {
+    uv_loop_t *loop;
+    gw_worker_t *workers[MAX_WORKERS];
+    gw_metrics_t *metrics[MAX_WORKERS];
+    int n_workers;
+    gw_admin_t *admin;
+    gw_config_t *config;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t drain_poll;
+    uint64_t drain_deadline;
+    uint64_t drain_timeout_ms;
+    bool draining;
+    bool forced;
+} app_t;
+
+static void close_signal_handles(app_t *app)
+{
+    uv_close((uv_handle_t *)&app->sig_term, NULL);
+    uv_close((uv_handle_t *)&app->sig_int, NULL);
+    uv_close((uv_handle_t *)&app->sig_hup, NULL);
+}
+
+static void on_drain_poll(uv_timer_t *t)
+{
+    app_t *app = t->data;
+    bool all_done = true;
+    for (int i = 0; i < app->n_workers; i++)
+        all_done = all_done && gw_worker_done(app->workers[i]);
+    if (all_done) {
+        uv_timer_stop(t);
+        uv_close((uv_handle_t *)t, NULL);
+        close_signal_handles(app);
+        gw_admin_close(app->admin);
+        app->admin = NULL;
+        return;
+    }
+    if (!app->forced && uv_now(app->loop) >= app->drain_deadline) {
+        app->forced = true;
+        gw_log_warn("drain: grace period over, closing the remaining connections");
+        for (int i = 0; i < app->n_workers; i++)
+            gw_worker_close_all(app->workers[i]);
+    }
+}
+
+static void on_stop_signal(uv_signal_t *s, int signum)
+{
+    app_t *app = s->data;
+    if (app->draining) {
+        if (!app->forced) {
+            gw_log_warn("second signal: closing the remaining connections now");
+            app->forced = true;
+            for (int i = 0; i < app->n_workers; i++)
+                gw_worker_close_all(app->workers[i]);
+        }
+        return;
+    }
+    app->draining = true;
+    gw_log_info("%s: draining (up to %llu ms for in-flight requests)", signum == SIGTERM ? "SIGTERM" : "SIGINT",
+                (unsigned long long)app->drain_timeout_ms);
+    gw_admin_set_ready(app->admin, false);
+    for (int i = 0; i < app->n_workers; i++)
+        gw_worker_stop_accepting(app->workers[i]);
+    app->drain_deadline = uv_now(app->loop) + app->drain_timeout_ms;
+    uv_timer_init(app->loop, &app->drain_poll);
+    app->drain_poll.data = app;
+    uv_timer_start(&app->drain_poll, on_drain_poll, 10, 10);
+}
+
+static void on_hup(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    gw_log_info("SIGHUP: configuration reload is not available for this configuration source");
+}
+
+static void config_dump(gw_buf_t *out, void *ud)
+{
+    app_t *app = ud;
+    gw_buf_appendf(out, "{\"generation\":%llu,\"description\":", (unsigned long long)app->config->generation);
+    const char *d = app->config->description ? app->config->description : "";
+    gw_json_append_string(out, d, strlen(d));
+    gw_buf_appendf(out, ",\"rules\":%zu,\"models\":%zu}\n", app->config->n_rules, app->config->n_models);
+}
+
+static gw_config_t *load_config(const run_opts_t *o)
+{
+    gw_buf_t errors;
+    gw_buf_init(&errors, 1 << 20);
+    gw_config_t *cfg = NULL;
+    const char *path = o->config_path;
+    char default_path[4096];
+    if (path == NULL) {
+        const char *home = getenv("AIGW_CONFIG_HOME");
+        if (home && *home)
+            snprintf(default_path, sizeof(default_path), "%s/config.yaml", home);
+        else
+            snprintf(default_path, sizeof(default_path), "%s/.config/aigw/config.yaml",
+                     getenv("HOME") ? getenv("HOME") : "");
+        struct stat st;
+        if (stat(default_path, &st) == 0 && S_ISREG(st.st_mode))
+            path = default_path;
+    }
+    if (path) {
+        cfg = gw_config_load_file(path, &errors);
+        if (cfg == NULL)
+            fprintf(stderr, "aigw: %s: invalid configuration:\n%s", path, gw_buf_cstr(&errors));
+    } else {
+        cfg = gw_config_from_env(NULL, &errors);
+        if (cfg == NULL)
+            fprintf(stderr, "aigw: auto-configuration from the environment failed:\n%s", gw_buf_cstr(&errors));
+    }
+    gw_buf_free(&errors);
+    return cfg;
+}
+
+static int cmd_run(run_opts_t *o)
+{
+    app_t app;
+    memset(&app, 0, sizeof(app));
+    gw_log_level = o->debug ? GW_LOG_DEBUG : GW_LOG_INFO;
+    gw_access_log_enabled = !o->no_access_log;
+    signal(SIGPIPE, SIG_IGN);
+
+    gw_config_t *cfg = load_config(o);
+    if (cfg == NULL)
+        return 1;
+    if (cfg->description)
+        gw_log_info("%s", cfg->description);
+    if (o->limits.max_body_bytes == 0)
+        o->limits.max_body_bytes = cfg->max_request_body ? cfg->max_request_body : 50u * 1024 * 1024;
+    int port = o->port >= 0 ? o->port : cfg->listen_port ? cfg->listen_port : 1975;
+
+    int admin_fd = gw_http_listen_socket(o->listen_address, (uint16_t)o->admin_port, 128);
+    if (admin_fd < 0) {
+        gw_log_error("cannot listen on %s:%d (admin): %s", o->listen_address, o->admin_port, strerror(-admin_fd));
+        gw_config_unref(cfg);
+        return 1;
+    }
+    int fds[MAX_WORKERS];
+    for (int i = 0; i < o->workers; i++) {
+        fds[i] = gw_http_listen_socket(o->listen_address, (uint16_t)port, 4096);
+        if (fds[i] < 0) {
+            gw_log_error("cannot listen on %s:%d: %s", o->listen_address, port, strerror(-fds[i]));
+            for (int j = 0; j < i; j++)
+                close(fds[j]);
+            close(admin_fd);
+            gw_config_unref(cfg);
+            return 1;
+        }
+    }
+
+    app.loop = uv_default_loop();
+    app.config = cfg;
+    app.drain_timeout_ms = o->drain_timeout_ms;
+    for (int i = 0; i < o->workers; i++) {
+        app.workers[i] = gw_worker_start(i, fds[i], cfg, &o->limits, &o->gateway);
+        app.metrics[i] = gw_worker_metrics(app.workers[i]);
+    }
+    app.n_workers = o->workers;
+    gw_admin_sources_t src = {app.metrics, (size_t)app.n_workers, config_dump, &app};
+    app.admin = gw_admin_start(app.loop, admin_fd, &src);
+    if (app.admin == NULL)
+        return 1;
+    uv_signal_init(app.loop, &app.sig_term);
+    uv_signal_init(app.loop, &app.sig_int);
+    uv_signal_init(app.loop, &app.sig_hup);
+    app.sig_term.data = app.sig_int.data = app.sig_hup.data = &app;
+    uv_signal_start(&app.sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&app.sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&app.sig_hup, on_hup, SIGHUP);
+    gw_admin_set_ready(app.admin, true);
+    gw_log_info("aigw %s listening on http://%s:%d (admin http://%s:%d), %d worker%s", AIGW_VERSION,
+                o->listen_address, port, o->listen_address, o->admin_port, o->workers, o->workers == 1 ? "" : "s");
+
+    uv_run(app.loop, UV_RUN_DEFAULT);
+
+    for (int i = 0; i < app.n_workers; i++)
+        gw_worker_join(app.workers[i]);
+    uv_loop_close(app.loop);
+    gw_config_unref(cfg);
+    gw_log_info("drained, exiting");
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * aigw healthcheck: a blocking GET /health with a 1 s budget, for container HEALTHCHECKs. */
+
+static int cmd_healthcheck(int admin_port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)admin_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = 1;
+    char buf[256];
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        fprintf(stderr, "aigw healthcheck: cannot connect to 127.0.0.1:%d: %s\n", admin_port, strerror(errno));
+        goto out;
+    }
+    const char req[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
+        goto out;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    if (n > 0) {
+        buf[n] = '\0';
+        if (strncmp(buf, "HTTP/1.1 200", 12) == 0 || strncmp(buf, "HTTP/1.0 200", 12) == 0)
+            rc = 0;
+        else
+            fprintf(stderr, "aigw healthcheck: not healthy: %.*s\n", (int)strcspn(buf, "\r\n"), buf);
+    }
+out:
+    close(fd);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage_main, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("aigw %s (%s)\n", AIGW_VERSION, AIGW_GIT_REV);
+        return 0;
+    }
+    if (strcmp(argv[1], "healthcheck") == 0) {
+        int port = 1064;
+        for (int i = 2; i < argc; i++) {
+            if ((strcmp(argv[i], "--admin-port") == 0) && i + 1 < argc) {
+                if (parse_int(argv[++i], 1, 65535, &port) != 0) {
+                    fprintf(stderr, "aigw healthcheck: bad --admin-port\n");
+                    return 2;
+                }
+            } else if (strcmp(argv[i], "--help") == 0) {
+                puts("Usage: aigw healthcheck [--admin-port N]   (exit 0 when http://127.0.0.1:N/health answers 200)");
+                return 0;
+            } else {
+                fprintf(stderr, "aigw healthcheck: unknown argument %s\n", argv[i]);
+                return 2;
+            }
+        }
+        return cmd_healthcheck(port);
+    }
+    if (strcmp(argv[1], "run") != 0) {
+        fprintf(stderr, "aigw: unknown command \"%s\"\n\n%s", argv[1], usage_main);
+        return 2;
+    }
+
+    run_opts_t o;
+    memset(&o, 0, sizeof(o));
+    o.listen_address = "0.0.0.0";
+    o.port = -1;
+    o.admin_port = 1064;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o.workers = cores > 0 ? (int)GW_MIN(cores, MAX_WORKERS) : 1;
+    gw_http_limits_default(&o.limits);
+    o.limits.max_body_bytes = 0; /* from the config unless given */
+    o.gateway.connect_timeout_ms = 10000;
+    o.gateway.stream_idle_timeout_ms = 300000;
+    o.drain_timeout_ms = 30000;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage_run, stdout);
+            return 0;
+        } else if (strcmp(a, "--debug") == 0) {
+            o.debug = true;
+        } else if (strcmp(a, "--no-access-log") == 0) {
+            o.no_access_log = true;
+        } else if (a[0] == '-' && v == NULL) {
+            fprintf(stderr, "aigw run: %s needs a value\n", a);
+            return 2;
+        } else if (strcmp(a, "--port") == 0) {
+            bad = parse_int(v, 0, 65535, &o.port), i++;
+        } else if (strcmp(a, "--admin-port") == 0) {
+            bad = parse_int(v, 0, 65535, &o.admin_port), i++;
+        } else if (strcmp(a, "--listen-address") == 0) {
+            o.listen_address = v, i++;
+        } else if (strcmp(a, "--workers") == 0) {
+            bad = parse_int(v, 1, MAX_WORKERS, &o.workers), i++;
+        } else if (strcmp(a, "--max-request-body") == 0) {
+            bad = parse_size(v, &o.limits.max_body_bytes), i++;
+        } else if (strcmp(a, "--max-header-bytes") == 0) {
+            bad = parse_size(v, &o.limits.max_header_bytes), i++;
+        } else if (strcmp(a, "--header-timeout") == 0) {
+            bad = parse_duration_ms(v, &o.limits.header_timeout_ms), i++;
+        } else if (strcmp(a, "--idle-timeout") == 0) {
+            bad = parse_duration_ms(v, &o.limits.idle_timeout_ms), i++;
+        } else if (strcmp(a, "--connect-timeout") == 0) {
+            bad = parse_duration_ms(v, &o.gateway.connect_timeout_ms), i++;
+        } else if (strcmp(a, "--request-timeout") == 0) {
+            bad = parse_duration_ms(v, &o.gateway.request_timeout_ms), i++;
+        } else if (strcmp(a, "--stream-idle-timeout") == 0) {
+            bad = parse_duration_ms(v, &o.gateway.stream_idle_timeout_ms), i++;
+        } else if (strcmp(a, "--drain-timeout") == 0) {
+            bad = parse_duration_ms(v, &o.drain_timeout_ms), i++;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "aigw run: unknown flag %s (see aigw run --help)\n", a);
+            return 2;
+        } else if (o.config_path == NULL) {
+            o.config_path = a;
+        } else {
+            fprintf(stderr, "aigw run: unexpected argument %s\n", a);
+            return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "aigw run: bad value for %s: %s\n", a, v);
+            return 2;
+        }
+    }
+    return cmd_run(&o);
+}

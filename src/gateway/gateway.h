@@ -1,0 +1,44 @@
+/* One worker's view of the gateway: its loop, its upstream pool, its metrics and its reference
+ * to the current configuration snapshot. The request handlers (LLM endpoints, /v1/models) run
+ * on that worker's loop only. */
+#ifndef GW_GATEWAY_GATEWAY_H
+#define GW_GATEWAY_GATEWAY_H
+
+#include "config/config.h"
+#include "net/http_server.h"
+#include "net/upstream.h"
+#include "obs/metrics.h"
+
+#include <uv.h>
+
+/* Process-wide settings from the command line, read-only once workers start. */
+typedef struct {
+    uint64_t connect_timeout_ms;     /* upstream DNS + TCP + TLS */
+    uint64_t request_timeout_ms;     /* 0: the route rule's timeout */
+    uint64_t stream_idle_timeout_ms; /* longest upstream silence */
+} gw_gateway_opts_t;
+
+typedef struct {
+    uv_loop_t *loop;
+    gw_upstream_pool_t *upstream;
+    gw_metrics_t *metrics;
+    gw_config_t *config;  /* this worker's reference; swapped on the loop thread only */
+    const gw_gateway_opts_t *opts;
+    uint64_t rng;         /* xorshift state for weighted picks and request ids */
+    size_t in_flight;
+} gw_gateway_t;
+
+/* The gw_http_handler_t callbacks; ud is the gw_gateway_t. */
+void gw_gateway_on_request(gw_http_req_t *req, void *ud);
+void gw_gateway_on_abort(gw_http_req_t *req, void *ud);
+void gw_gateway_on_drain(gw_http_req_t *req, void *ud);
+/* Error bodies the HTTP server writes itself, in the OpenAI error format. */
+void gw_gateway_format_error(int status, const char *message, gw_buf_t *out, void *ud);
+
+/* Writes {"error":{"message":...,"type":...,"param":null,"code":...}}; code NULL -> null. */
+void gw_openai_error_body(gw_buf_t *out, const char *message, size_t message_len, const char *type,
+                          const char *code);
+
+uint64_t gw_gateway_random(gw_gateway_t *g);
+
+#endif

@@ -1,0 +1,574 @@
+/* The life of one LLM request (see llm_request.h). Everything runs on the worker's loop. The
+ * request state is freed in one place, complete(), after the access log and metrics are
+ * written and the client's response is ended. */
+#include "gateway/llm_request.h"
+
+#include "core/alloc.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "obs/access_log.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MAX_ERROR_BODY (1u << 20) /* an upstream error body beyond this is cut */
+
+typedef struct {
+    gw_gateway_t *g;
+    gw_http_req_t *http;
+    gw_config_t *config;     /* reference held for the whole request */
+    gw_operation_t op;
+    gw_buf_t model;          /* the model in the client's body, unescaped */
+    gw_str_t model_raw;
+    bool stream_requested;
+    const gw_route_rule_t *rule;
+    const gw_backend_t *backend;
+    gw_translator_t *tr;
+    gw_translate_output_t out;
+    gw_upstream_req_t *up;
+    int up_status;
+    bool upstream_2xx;
+    bool head_sent;
+    bool failed;             /* for error.type */
+    bool paused;
+    const char *termination; /* why the exchange ended abnormally, NULL when it did not */
+    gw_buf_t err_body;
+    gw_buf_t err_content_type;
+    gw_buf_t client_out;     /* translated bytes for non-passthrough translators */
+    uint64_t t_upstream_start;
+    uint64_t t_first_byte;
+    char request_id[48];
+    gw_str_t request_id_s;
+    char upstream_host[64];
+} llm_req_t;
+
+static double seconds_since(uint64_t start_ns, uint64_t now_ns)
+{
+    return now_ns > start_ns ? (double)(now_ns - start_ns) / 1e9 : 0.0;
+}
+
+static const char *provider_name(const gw_backend_t *b)
+{
+    switch (b->schema) {
+    case GW_SCHEMA_OPENAI: return "openai";
+    case GW_SCHEMA_AWS_BEDROCK: return "aws.bedrock";
+    default: return b->name;
+    }
+}
+
+static gw_str_t endpoint_label(gw_operation_t op)
+{
+    switch (op) {
+    case GW_OP_CHAT: return GW_STR("/v1/chat/completions");
+    case GW_OP_COMPLETION: return GW_STR("/v1/completions");
+    case GW_OP_EMBEDDINGS: return GW_STR("/v1/embeddings");
+    case GW_OP_IMAGE_GENERATION: return GW_STR("/v1/images/generations");
+    case GW_OP_MESSAGES: return GW_STR("/anthropic/v1/messages");
+    }
+    return GW_STR("other");
+}
+
+/* Metrics, access log, end of the client's response, and freeing. how: 0 end normally,
+ * 1 abort (truncate) the client's response. */
+static void complete(llm_req_t *r, int how)
+{
+    gw_gateway_t *g = r->g;
+    gw_http_req_t *http = r->http;
+    uint64_t now = uv_hrtime();
+    if (r->up) {
+        gw_upstream_cancel(r->up);
+        r->up = NULL;
+    }
+    int status = http->status;
+    bool failed = r->failed || status >= 400 || r->termination != NULL;
+    const gw_token_usage_t *usage = r->tr && r->tr->usage.present ? &r->tr->usage : NULL;
+    gw_str_t response_model = r->tr && r->tr->response_model.len ? gw_buf_str(&r->tr->response_model) : GW_STR_NULL;
+    gw_str_t request_model = gw_buf_str(&r->model);
+    if (r->backend && r->backend->model_name_override)
+        request_model = gw_str_c(r->backend->model_name_override);
+    if (response_model.len == 0)
+        response_model = request_model;
+
+    if (r->backend) {
+        gw_genai_attrs_t a = {
+            .operation = gw_str_c(gw_operation_name(r->op)),
+            .provider = gw_str_c(provider_name(r->backend)),
+            .original_model = gw_buf_str(&r->model),
+            .request_model = request_model,
+            .response_model = response_model,
+            .error_type = failed ? GW_STR("_OTHER") : GW_STR_NULL,
+        };
+        gw_metrics_record_request_duration(g->metrics, &a, seconds_since(http->start_ns, now));
+        if (usage)
+            gw_metrics_record_token_usage(g->metrics, &a, usage);
+        if (!failed && r->tr && r->tr->stream_response && r->t_first_byte) {
+            double ttft = seconds_since(r->t_upstream_start, r->t_first_byte);
+            gw_metrics_record_ttft(g->metrics, &a, ttft);
+            if (usage && usage->output > 1)
+                gw_metrics_record_tpot(g->metrics, &a,
+                                       (seconds_since(r->t_upstream_start, now) - ttft) / (double)(usage->output - 1));
+        }
+    }
+    gw_metrics_count_request(g->metrics, endpoint_label(r->op), status);
+
+    gw_access_log_entry_t e = {
+        .start_time_us = http->start_wall_us,
+        .method = http->method,
+        .path = http->target,
+        .response_code = status,
+        .bytes_received = http->body.len,
+        .bytes_sent = http->bytes_sent,
+        .duration_ms = (now - http->start_ns) / 1000000,
+        .upstream_duration_ms = r->t_upstream_start ? (int64_t)((now - r->t_upstream_start) / 1000000) : -1,
+        .user_agent = gw_http_header_find(http->headers, http->n_headers, GW_STR("user-agent")),
+        .request_id = r->request_id_s,
+        .upstream_host = gw_str_c(r->upstream_host),
+        .upstream_cluster = r->backend ? gw_str_c(r->backend->service_name) : GW_STR_NULL,
+        .downstream_remote_address = gw_str_c(gw_http_peer(http)),
+        .model_name = gw_buf_str(&r->model),
+        .model_name_override =
+            r->backend && r->backend->model_name_override ? gw_str_c(r->backend->model_name_override) : GW_STR_NULL,
+        .backend_name = r->backend ? gw_str_c(r->backend->name) : GW_STR_NULL,
+        .response_model = r->tr && r->tr->response_model.len ? gw_buf_str(&r->tr->response_model) : GW_STR_NULL,
+        .usage = usage,
+        .termination_details = r->termination ? gw_str_c(r->termination) : GW_STR_NULL,
+    };
+    gw_access_log_write(&e);
+
+    http->data = NULL;
+    if (how == 1)
+        gw_http_response_abort(http);
+    else
+        gw_http_response_end(http);
+
+    g->in_flight--;
+    gw_metrics_gauge_add(g->metrics, GW_GAUGE_REQUESTS_IN_FLIGHT, -1);
+    gw_translator_free(r->tr);
+    gw_translate_output_free(&r->out);
+    gw_buf_free(&r->model);
+    gw_buf_free(&r->err_body);
+    gw_buf_free(&r->err_content_type);
+    gw_buf_free(&r->client_out);
+    gw_config_unref(r->config);
+    free(r);
+}
+
+/* Sends an error in the OpenAI format (status, message) and completes the request. */
+static void fail(llm_req_t *r, int status, const char *type, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void fail(llm_req_t *r, int status, const char *type, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    gw_buf_t body;
+    gw_buf_init(&body, GW_BUF_UNLIMITED);
+    gw_openai_error_body(&body, msg, strlen(msg), type, code);
+    gw_http_header_t h = {GW_STR("Content-Type"), GW_STR("application/json")};
+    gw_http_response_head(r->http, status, &h, 1, (int64_t)body.len);
+    gw_http_response_body(r->http, body.data, body.len);
+    gw_buf_free(&body);
+    r->failed = true;
+    complete(r, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Upstream callbacks */
+
+static bool hop_by_hop(gw_str_t name)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
+                                        "te", "trailer", "upgrade", "content-length", "date"};
+    for (size_t i = 0; i < GW_ARRAY_SIZE(names); i++)
+        if (gw_str_case_eq(name, gw_str_c(names[i])))
+            return true;
+    return false;
+}
+
+static int on_up_head(void *ud, int status, const gw_http_header_t *headers, size_t n)
+{
+    llm_req_t *r = ud;
+    r->up_status = status;
+    gw_str_t ctype = gw_http_header_find(headers, n, GW_STR("content-type"));
+    gw_str_t cenc = gw_http_header_find(headers, n, GW_STR("content-encoding"));
+    if (status < 200 || status >= 300) {
+        gw_buf_append_str(&r->err_content_type, ctype);
+        if (cenc.len && !gw_str_case_eq_lit(cenc, "identity")) {
+            /* keep the encoding so the error passes through intact */
+            gw_buf_reset(&r->err_content_type);
+            gw_buf_append_str(&r->err_content_type, ctype);
+        }
+        return GW_OK;
+    }
+    r->upstream_2xx = true;
+    r->tr->vt->response_head(r->tr, status, ctype, cenc);
+    gw_http_header_t out[GW_HTTP_MAX_HEADERS];
+    size_t m = 0;
+    int64_t content_length = -1;
+    for (size_t i = 0; i < n && m < GW_ARRAY_SIZE(out); i++) {
+        if (gw_str_case_eq_lit(headers[i].name, "content-length") && r->tr->passthrough_response) {
+            uint64_t v = 0;
+            bool ok = headers[i].value.len > 0 && headers[i].value.len < 19;
+            for (size_t k = 0; ok && k < headers[i].value.len; k++) {
+                char ch = headers[i].value.base[k];
+                ok = ch >= '0' && ch <= '9';
+                v = v * 10 + (uint64_t)(ch - '0');
+            }
+            if (ok)
+                content_length = (int64_t)v;
+            continue;
+        }
+        if (hop_by_hop(headers[i].name))
+            continue;
+        if (!r->tr->passthrough_response && gw_str_case_eq_lit(headers[i].name, "content-encoding"))
+            continue;
+        out[m++] = headers[i];
+    }
+    gw_http_response_head(r->http, status, out, m, content_length);
+    r->head_sent = true;
+    return GW_OK;
+}
+
+static int on_up_body(void *ud, const char *p, size_t n)
+{
+    llm_req_t *r = ud;
+    if (!r->upstream_2xx) {
+        size_t room = MAX_ERROR_BODY - r->err_body.len;
+        gw_buf_append(&r->err_body, p, GW_MIN(room, n));
+        return GW_OK;
+    }
+    if (r->t_first_byte == 0)
+        r->t_first_byte = uv_hrtime();
+    int rc;
+    if (r->tr->passthrough_response) {
+        r->tr->vt->response_body(r->tr, p, n, false, NULL);
+        rc = gw_http_response_body(r->http, p, n);
+    } else {
+        gw_buf_reset(&r->client_out);
+        r->tr->vt->response_body(r->tr, p, n, false, &r->client_out);
+        rc = gw_http_response_body(r->http, r->client_out.data, r->client_out.len);
+    }
+    if (rc != GW_OK) {
+        /* the client went away: returning an error cancels the upstream request */
+        r->up = NULL;
+        r->termination = "client_disconnected";
+        complete(r, 0);
+        return GW_ERROR;
+    }
+    if (!r->paused && gw_http_over_high_water(r->http)) {
+        r->paused = true;
+        gw_upstream_pause(r->up);
+    }
+    return GW_OK;
+}
+
+static void stream_error_event(llm_req_t *r, const char *type, const char *message)
+{
+    gw_buf_t ev;
+    gw_buf_init(&ev, GW_BUF_UNLIMITED);
+    gw_buf_append_lit(&ev, "event: error\ndata: ");
+    gw_openai_error_body(&ev, message, strlen(message), type, NULL);
+    gw_buf_append_lit(&ev, "\n\n");
+    gw_http_response_body(r->http, ev.data, ev.len);
+    gw_buf_free(&ev);
+}
+
+static void on_up_done(void *ud, int status, const char *detail)
+{
+    llm_req_t *r = ud;
+    r->up = NULL;
+    const char *peer = NULL;
+    (void)peer;
+    if (status == GW_UPSTREAM_OK) {
+        if (r->upstream_2xx) {
+            gw_buf_reset(&r->client_out);
+            r->tr->vt->response_body(r->tr, NULL, 0, true, &r->client_out);
+            if (r->client_out.len)
+                gw_http_response_body(r->http, r->client_out.data, r->client_out.len);
+            complete(r, 0);
+            return;
+        }
+        /* upstream 4xx/5xx: its status, and its body in the client's error format */
+        gw_buf_t rewritten;
+        gw_buf_init(&rewritten, GW_BUF_UNLIMITED);
+        r->tr->vt->response_error(r->tr, r->up_status, gw_buf_str(&r->err_content_type), gw_buf_str(&r->err_body),
+                                  &rewritten);
+        gw_str_t body = rewritten.len ? gw_buf_str(&rewritten) : gw_buf_str(&r->err_body);
+        gw_str_t ctype = rewritten.len || r->err_content_type.len == 0 ? GW_STR("application/json")
+                                                                       : gw_buf_str(&r->err_content_type);
+        gw_http_header_t h = {GW_STR("Content-Type"), ctype};
+        gw_http_response_head(r->http, r->up_status, &h, 1, (int64_t)body.len);
+        gw_http_response_body(r->http, body.base, body.len);
+        gw_buf_free(&rewritten);
+        r->failed = true;
+        complete(r, 0);
+        return;
+    }
+
+    const char *what = status == GW_UPSTREAM_ETIMEOUT ? "upstream request timeout"
+                       : status == GW_UPSTREAM_ECONNECT ? "upstream connect error"
+                       : status == GW_UPSTREAM_EPROTO   ? "upstream protocol error"
+                                                        : "upstream connection reset";
+    r->termination = status == GW_UPSTREAM_ETIMEOUT ? "upstream_timeout"
+                     : status == GW_UPSTREAM_ECONNECT ? "upstream_connect_failure"
+                     : status == GW_UPSTREAM_EPROTO   ? "upstream_protocol_error"
+                                                      : "upstream_reset";
+    gw_log_debug("request %s: %s (%s) from backend %s", r->request_id, what, detail ? detail : "",
+                 r->backend->name);
+    if (!r->head_sent) {
+        int code = status == GW_UPSTREAM_ETIMEOUT ? 504 : 502;
+        fail(r, code, "api_error", status == GW_UPSTREAM_ETIMEOUT ? "upstream_timeout" : "upstream_error", "%s: %s",
+             what, detail ? detail : "");
+        return;
+    }
+    r->failed = true;
+    if (r->tr->stream_response) {
+        /* Tell a streaming client in-band, then end the stream cleanly: the error event, never a
+         * silent truncation that looks complete, and no [DONE]. */
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s during the response stream: %s", what, detail ? detail : "");
+        stream_error_event(r, status == GW_UPSTREAM_ETIMEOUT ? "timeout_error" : "api_error", msg);
+        complete(r, 0);
+    } else {
+        complete(r, 1);
+    }
+}
+
+static const gw_upstream_callbacks_t upstream_cbs = {on_up_head, on_up_body, on_up_done};
+
+/* ---------------------------------------------------------------------------------------------
+ * Request start */
+
+static gw_str_t route_header(void *ud, gw_str_t name)
+{
+    llm_req_t *r = ud;
+    if (gw_str_eq_lit(name, "x-ai-eg-model"))
+        return gw_buf_str(&r->model);
+    return gw_http_header_find(r->http->headers, r->http->n_headers, name);
+}
+
+/* Weighted random pick among the backends of the best (lowest) priority that has any weight. */
+static const gw_backend_t *pick_backend(gw_gateway_t *g, const gw_route_rule_t *rule)
+{
+    uint32_t best = UINT32_MAX;
+    for (size_t i = 0; i < rule->n_backends; i++)
+        if (rule->backends[i].priority < best && rule->backends[i].weight > 0)
+            best = rule->backends[i].priority;
+    if (best == UINT32_MAX)
+        return NULL;
+    uint64_t total = 0;
+    for (size_t i = 0; i < rule->n_backends; i++)
+        if (rule->backends[i].priority == best)
+            total += rule->backends[i].weight;
+    uint64_t x = gw_gateway_random(g) % total;
+    for (size_t i = 0; i < rule->n_backends; i++) {
+        const gw_backend_t *b = &rule->backends[i];
+        if (b->priority != best)
+            continue;
+        if (x < b->weight)
+            return b;
+        x -= b->weight;
+    }
+    return NULL;
+}
+
+static bool header_in_mutation(const gw_header_mutation_t *m, gw_str_t name)
+{
+    for (size_t i = 0; i < m->n_set; i++)
+        if (gw_str_case_eq(name, gw_str_c(m->set[i].name)))
+            return true;
+    for (size_t i = 0; i < m->n_remove; i++)
+        if (gw_str_case_eq(name, gw_str_c(m->remove[i])))
+            return true;
+    return false;
+}
+
+static bool is_auth_header(gw_str_t name)
+{
+    return gw_str_case_eq_lit(name, "authorization") || gw_str_case_eq_lit(name, "api-key") ||
+           gw_str_case_eq_lit(name, "x-api-key");
+}
+
+static void send_upstream(llm_req_t *r)
+{
+    gw_gateway_t *g = r->g;
+    const gw_backend_t *b = r->backend;
+    gw_http_req_t *http = r->http;
+    gw_http_header_t hdrs[GW_HTTP_MAX_HEADERS + 24];
+    size_t n = 0;
+    bool has_request_id = false;
+    for (size_t i = 0; i < http->n_headers && n < GW_HTTP_MAX_HEADERS; i++) {
+        gw_str_t name = http->headers[i].name;
+        if (hop_by_hop(name) || gw_str_case_eq_lit(name, "host") || gw_str_case_eq_lit(name, "expect"))
+            continue;
+        if (name.len >= 8 && gw_str_case_eq(gw_str(name.base, 8), GW_STR("x-ai-eg-")))
+            continue; /* the gateway's own namespace */
+        if (b->auth.type != GW_AUTH_NONE && is_auth_header(name))
+            continue; /* the client's credentials never reach a backend that has its own */
+        if (header_in_mutation(&b->header_mutation, name))
+            continue;
+        if (gw_str_case_eq_lit(name, "x-request-id"))
+            has_request_id = true;
+        hdrs[n++] = http->headers[i];
+    }
+    for (size_t i = 0; i < b->header_mutation.n_set && n < GW_ARRAY_SIZE(hdrs) - 4; i++)
+        hdrs[n++] = (gw_http_header_t){gw_str_c(b->header_mutation.set[i].name),
+                                       gw_str_c(b->header_mutation.set[i].value)};
+    if (!has_request_id)
+        hdrs[n++] = (gw_http_header_t){GW_STR("x-request-id"), r->request_id_s};
+    gw_buf_t auth;
+    gw_buf_init(&auth, 16384);
+    if (b->auth.api_key) {
+        switch (b->auth.type) {
+        case GW_AUTH_API_KEY:
+            gw_buf_append_lit(&auth, "Bearer ");
+            gw_buf_append(&auth, b->auth.api_key, strlen(b->auth.api_key));
+            hdrs[n++] = (gw_http_header_t){GW_STR("Authorization"), gw_buf_str(&auth)};
+            break;
+        case GW_AUTH_AZURE_API_KEY:
+            hdrs[n++] = (gw_http_header_t){GW_STR("api-key"), gw_str_c(b->auth.api_key)};
+            break;
+        case GW_AUTH_ANTHROPIC_API_KEY:
+            hdrs[n++] = (gw_http_header_t){GW_STR("x-api-key"), gw_str_c(b->auth.api_key)};
+            break;
+        default:
+            break;
+        }
+    }
+    gw_upstream_target_t target = {
+        .host = gw_str_c(b->host),
+        .port = b->port,
+        .tls = b->tls,
+        .sni = b->sni ? gw_str_c(b->sni) : GW_STR_NULL,
+    };
+    gw_upstream_request_t ureq = {
+        .method = GW_STR("POST"),
+        .path = gw_buf_str(&r->out.path),
+        .headers = hdrs,
+        .n_headers = n,
+        .body = r->out.body_changed ? gw_buf_str(&r->out.body) : gw_buf_str(&http->body),
+    };
+    uint64_t total = g->opts->request_timeout_ms ? g->opts->request_timeout_ms : r->rule->request_timeout_ms;
+    gw_upstream_timeouts_t to = {
+        .connect_ms = g->opts->connect_timeout_ms,
+        .total_ms = total,
+        .idle_ms = g->opts->stream_idle_timeout_ms,
+    };
+    r->t_upstream_start = uv_hrtime();
+    snprintf(r->upstream_host, sizeof(r->upstream_host), "%s:%u", b->host, (unsigned)b->port);
+    r->up = gw_upstream_send(g->upstream, &target, &ureq, &to, &upstream_cbs, r);
+    gw_buf_free(&auth);
+}
+
+void gw_llm_request_start(gw_gateway_t *g, gw_http_req_t *http, gw_operation_t op)
+{
+    llm_req_t *r = gw_calloc(1, sizeof(*r));
+    r->g = g;
+    r->http = http;
+    r->op = op;
+    r->config = gw_config_ref(g->config);
+    http->data = r;
+    g->in_flight++;
+    gw_metrics_gauge_add(g->metrics, GW_GAUGE_REQUESTS_IN_FLIGHT, 1);
+    gw_buf_init(&r->model, 4096);
+    gw_buf_init(&r->err_body, MAX_ERROR_BODY);
+    gw_buf_init(&r->err_content_type, 256);
+    gw_buf_init(&r->client_out, GW_BUF_UNLIMITED);
+    gw_translate_output_init(&r->out);
+
+    gw_str_t rid = gw_http_header_find(http->headers, http->n_headers, GW_STR("x-request-id"));
+    if (rid.len && rid.len < sizeof(r->request_id)) {
+        memcpy(r->request_id, rid.base, rid.len);
+        r->request_id[rid.len] = '\0';
+    } else {
+        uint64_t a = gw_gateway_random(g), b = gw_gateway_random(g);
+        snprintf(r->request_id, sizeof(r->request_id), "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%04" PRIx64
+                 "-%012" PRIx64, a >> 32, (a >> 16) & 0xffff, a & 0xfff, (b >> 48 & 0x3fff) | 0x8000,
+                 (uint64_t)(b & 0xffffffffffffULL));
+    }
+    r->request_id_s = gw_str_c(r->request_id);
+
+    gw_json_error_t jerr = {0};
+    gw_str_t body = http->body.len ? gw_buf_str(&http->body) : GW_STR("");
+    if (body.len == 0) {
+        fail(r, 400, "invalid_request_error", NULL, "the request body is empty; a JSON object is expected");
+        return;
+    }
+    int rc = gw_json_validate(body.base, body.len, GW_JSON_DEFAULT_MAX_DEPTH, &jerr);
+    if (rc != GW_OK) {
+        fail(r, 400, "invalid_request_error", NULL, "the request body is not valid JSON: %s at byte %zu",
+             jerr.what ? jerr.what : "malformed", jerr.offset);
+        return;
+    }
+    if (gw_json_type(body) != GW_JSON_OBJECT) {
+        fail(r, 400, "invalid_request_error", NULL, "the request body must be a JSON object");
+        return;
+    }
+    if (gw_json_object_get(body, GW_STR("model"), &r->model_raw) != GW_OK ||
+        gw_json_type(r->model_raw) != GW_JSON_STRING ||
+        gw_json_string_unescape(r->model_raw, &r->model) != GW_OK || r->model.len == 0) {
+        fail(r, 400, "invalid_request_error", NULL, "the request body must have a non-empty string field \"model\"");
+        return;
+    }
+    gw_str_t stream_raw;
+    bool stream = false;
+    if (gw_json_object_get(body, GW_STR("stream"), &stream_raw) == GW_OK)
+        gw_json_bool(stream_raw, &stream);
+    r->stream_requested = stream;
+
+    r->rule = gw_config_match(r->config, route_header, r);
+    if (r->rule == NULL) {
+        fail(r, 404, "invalid_request_error", "model_not_found", "%s", GW_NO_ROUTE_MESSAGE);
+        return;
+    }
+    r->backend = pick_backend(g, r->rule);
+    if (r->backend == NULL) {
+        fail(r, 503, "api_error", NULL, "no backend with a non-zero weight for model %.*s", (int)GW_MIN(r->model.len, 200),
+             r->model.data);
+        return;
+    }
+    r->tr = gw_translator_new(op, r->backend->schema);
+    if (r->tr == NULL) {
+        const gw_backend_t *b = r->backend;
+        r->backend = NULL; /* no metrics for a request that never reached a provider */
+        fail(r, 400, "invalid_request_error", NULL, "%s is not supported by the %s backend %s", endpoint_label(op).base,
+             gw_schema_name(b->schema), b->name);
+        return;
+    }
+    const char *err = NULL;
+    gw_translate_request_t tin = {
+        .op = op,
+        .body = body,
+        .model_raw = r->model_raw,
+        .model_override = r->backend->model_name_override,
+        .stream = stream,
+        .backend = r->backend,
+    };
+    if (r->tr->vt->request(r->tr, &tin, &r->out, &err) != GW_OK) {
+        fail(r, 400, "invalid_request_error", NULL, "%s", err ? err : "the request cannot be translated");
+        return;
+    }
+    send_upstream(r);
+}
+
+void gw_llm_request_abort(gw_http_req_t *http)
+{
+    llm_req_t *r = http->data;
+    if (r->termination == NULL)
+        r->termination = "client_disconnected";
+    complete(r, 0);
+}
+
+void gw_llm_request_drain(gw_http_req_t *http)
+{
+    llm_req_t *r = http->data;
+    if (r->paused && r->up) {
+        r->paused = false;
+        gw_upstream_resume(r->up);
+    }
+}

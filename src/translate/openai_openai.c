@@ -1,0 +1,186 @@
+/* OpenAI -> OpenAI passthrough (see openai_openai.h). The response observer decompresses gzip
+ * or brotli bodies into a private buffer for usage extraction only; streams are parsed event by
+ * event as they pass, non-streaming bodies once at the end. */
+#include "translate/openai_openai.h"
+
+#include "codec/decompress.h"
+#include "codec/sse.h"
+#include "core/alloc.h"
+#include "core/json.h"
+#include "translate/openai_usage.h"
+
+#include <stdlib.h>
+
+/* Bodies larger than this are still forwarded in full; only usage extraction gives up on them. */
+#define OBSERVE_MAX_BODY (64u << 20)
+
+typedef struct {
+    gw_translator_t base;
+    gw_operation_t op;
+    gw_decoder_t *decoder;  /* NULL for identity bodies */
+    gw_sse_parser_t sse;
+    gw_buf_t body;          /* decoded non-streaming body, for usage at the end */
+    gw_buf_t scratch;       /* decoded piece of the current chunk */
+    bool observe_failed;    /* corrupt encoding or oversized body: stop observing */
+} openai_tr_t;
+
+static const char *endpoint_suffix(gw_operation_t op)
+{
+    switch (op) {
+    case GW_OP_CHAT: return "/chat/completions";
+    case GW_OP_COMPLETION: return "/completions";
+    case GW_OP_EMBEDDINGS: return "/embeddings";
+    case GW_OP_IMAGE_GENERATION: return "/images/generations";
+    default: return "/";
+    }
+}
+
+static int tr_request(gw_translator_t *t, const gw_translate_request_t *in, gw_translate_output_t *out,
+                      const char **err)
+{
+    openai_tr_t *o = (openai_tr_t *)t;
+    const char *version = in->backend->schema_version ? in->backend->schema_version : "v1";
+    gw_buf_reset(&out->path);
+    if (*version) {
+        if (*version != '/')
+            gw_buf_append_byte(&out->path, '/');
+        gw_buf_append(&out->path, version, strlen(version));
+        if (out->path.len > 1 && out->path.data[out->path.len - 1] == '/')
+            out->path.len--;
+    }
+    gw_buf_append(&out->path, endpoint_suffix(o->op), strlen(endpoint_suffix(o->op)));
+    out->body_changed = false;
+    if (in->model_override && *in->model_override) {
+        gw_buf_t quoted;
+        gw_buf_init(&quoted, GW_BUF_UNLIMITED);
+        gw_json_append_string(&quoted, in->model_override, strlen(in->model_override));
+        gw_buf_reset(&out->body);
+        int rc = gw_json_splice(in->body, in->model_raw, gw_buf_str(&quoted), &out->body);
+        gw_buf_free(&quoted);
+        if (rc != GW_OK) {
+            *err = "cannot rewrite the model name";
+            return GW_EINVAL;
+        }
+        out->body_changed = true;
+    }
+    return GW_OK;
+}
+
+static int tr_response_head(gw_translator_t *t, int status, gw_str_t content_type, gw_str_t content_encoding)
+{
+    openai_tr_t *o = (openai_tr_t *)t;
+    (void)status;
+    gw_encoding_t enc = gw_encoding_parse(content_encoding);
+    if (enc == GW_ENCODING_UNSUPPORTED)
+        o->observe_failed = true;
+    else if (enc != GW_ENCODING_IDENTITY)
+        o->decoder = gw_decoder_new(enc, OBSERVE_MAX_BODY);
+    const char *es = "text/event-stream";
+    t->stream_response = content_type.len >= strlen(es) && gw_str_case_eq(gw_str(content_type.base, strlen(es)),
+                                                                           gw_str_c(es));
+    return GW_OK;
+}
+
+static int on_sse_event(void *ud, const gw_sse_event_t *ev)
+{
+    openai_tr_t *o = ud;
+    if (ev->data.len == 0 || gw_str_eq_lit(ev->data, "[DONE]"))
+        return GW_OK;
+    gw_buf_t model;
+    gw_buf_init(&model, 1024);
+    gw_token_usage_t u = o->base.usage;
+    if (gw_openai_usage_from_chunk(ev->data, &u, &model) == GW_OK) {
+        o->base.usage = u;
+        if (model.len && o->base.response_model.len == 0)
+            gw_buf_append_str(&o->base.response_model, gw_buf_str(&model));
+    }
+    gw_buf_free(&model);
+    return GW_OK;
+}
+
+static void observe(openai_tr_t *o, const char *p, size_t n)
+{
+    if (o->base.stream_response) {
+        if (gw_sse_feed(&o->sse, p, n, on_sse_event, o) != GW_OK)
+            o->observe_failed = true;
+    } else if (gw_buf_append(&o->body, p, n) != GW_OK) {
+        o->observe_failed = true;
+    }
+}
+
+static int tr_response_body(gw_translator_t *t, const char *p, size_t n, bool end, gw_buf_t *out)
+{
+    openai_tr_t *o = (openai_tr_t *)t;
+    (void)out; /* passthrough: the client gets the upstream bytes */
+    if (!o->observe_failed && n) {
+        if (o->decoder) {
+            gw_buf_reset(&o->scratch);
+            if (gw_decoder_feed(o->decoder, p, n, &o->scratch) != GW_OK)
+                o->observe_failed = true;
+            else
+                observe(o, o->scratch.data, o->scratch.len);
+        } else {
+            observe(o, p, n);
+        }
+    }
+    if (end && !o->observe_failed && !t->stream_response && o->body.len) {
+        gw_token_usage_t u = {0};
+        gw_buf_reset(&t->response_model);
+        if (gw_openai_usage_from_body(gw_buf_str(&o->body), &u, &t->response_model) == GW_OK)
+            t->usage = u;
+    }
+    return GW_OK;
+}
+
+static int tr_response_error(gw_translator_t *t, int status, gw_str_t content_type, gw_str_t body, gw_buf_t *out)
+{
+    (void)t;
+    (void)content_type;
+    /* A JSON error from an OpenAI-compatible server is already in the client's format. */
+    if (body.len && gw_json_validate(body.base, body.len, GW_JSON_DEFAULT_MAX_DEPTH, NULL) == GW_OK &&
+        gw_json_type(body) == GW_JSON_OBJECT)
+        return GW_OK;
+    gw_buf_append_lit(out, "{\"error\":{\"message\":");
+    /* trim the text so an HTML error page does not become a huge message */
+    size_t n = body.len;
+    while (n && (body.base[n - 1] == '\n' || body.base[n - 1] == '\r' || body.base[n - 1] == ' '))
+        n--;
+    if (n == 0)
+        gw_buf_appendf(out, "\"upstream returned status %d with an empty body\"", status);
+    else
+        gw_json_append_string(out, body.base, GW_MIN(n, (size_t)4096));
+    gw_buf_appendf(out, ",\"type\":\"OpenAIBackendError\",\"param\":null,\"code\":\"%d\"}}", status);
+    return GW_OK;
+}
+
+static void tr_destroy(gw_translator_t *t)
+{
+    openai_tr_t *o = (openai_tr_t *)t;
+    gw_decoder_free(o->decoder);
+    gw_sse_parser_free(&o->sse);
+    gw_buf_free(&o->body);
+    gw_buf_free(&o->scratch);
+    gw_buf_free(&t->response_model);
+    free(o);
+}
+
+static const gw_translator_vtable_t vtable = {
+    .request = tr_request,
+    .response_head = tr_response_head,
+    .response_body = tr_response_body,
+    .response_error = tr_response_error,
+    .destroy = tr_destroy,
+};
+
+gw_translator_t *gw_openai_openai_new(gw_operation_t op)
+{
+    openai_tr_t *o = gw_calloc(1, sizeof(*o));
+    o->base.vt = &vtable;
+    o->base.passthrough_response = true;
+    o->op = op;
+    gw_buf_init(&o->base.response_model, 1024);
+    gw_sse_parser_init(&o->sse, GW_SSE_DEFAULT_MAX_EVENT);
+    gw_buf_init(&o->body, OBSERVE_MAX_BODY);
+    gw_buf_init(&o->scratch, OBSERVE_MAX_BODY);
+    return &o->base;
+}
