@@ -1,0 +1,219 @@
+// Every error the gateway can give, each in the OpenAI error JSON format with the right status, and
+// each followed by a successful request (an error never stops the gateway from serving).
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startFakeOpenAI } from './lib/fake_openai.mjs';
+import {
+  startGateway, openaiEnv, yamlConfig, closedPort, fetchT, T, UPSTREAM_KEY, CLIENT_KEY,
+} from './lib/gateway.mjs';
+import {
+  assertErrorResponse, assertStillServes, assertSameBytes, post, replayRaw, shutdownTest, assertUpstreamRequest,
+} from './lib/common.mjs';
+import { requireTestdata, listOpenAICases, caseFile } from './lib/testdata.mjs';
+
+const NO_ROUTE = 'No matching route found. It is likely because the model specified in your request is not configured in the Gateway.';
+
+let fake;
+let gw;          // auto-config -> fake, short request timeout
+let gwYaml;      // one exact-match model -> fake
+let gwDown;      // auto-config -> a port where nothing listens
+let downPort;
+
+before(async () => {
+  fake = await startFakeOpenAI();
+  gw = await startGateway({ env: openaiEnv(fake), args: ['--request-timeout', String(Math.max(2, Math.ceil(T(2000) / 1000)))] });
+  gwYaml = await startGateway({
+    config: (g) => yamlConfig({ port: g.port, routes: [{ model: 'gpt-known', backends: [{ name: 'fake', port: fake.port, key: 'sk-yaml-known' }] }] }),
+  });
+  downPort = await closedPort();
+  gwDown = await startGateway({ env: { OPENAI_API_KEY: UPSTREAM_KEY, OPENAI_BASE_URL: `http://127.0.0.1:${downPort}/v1` }, args: ['--connect-timeout', '2'] });
+});
+after(async () => {
+  await gw?.close();
+  await gwYaml?.close();
+  await gwDown?.close();
+  await fake?.close();
+});
+beforeEach(() => fake.reset());
+
+const chat = (extra = {}) => JSON.stringify({ model: 'gpt-e2e', messages: [{ role: 'user', content: 'hi' }], ...extra });
+
+for (const [name, body] of [
+  ['invalid JSON', '{"model": "gpt-e2e", "messages": ['],
+  ['empty body', ''],
+  ['JSON array instead of object', '[{"model":"gpt-e2e"}]'],
+  ['JSON string', '"gpt-e2e"'],
+  ['body without model', '{"messages":[{"role":"user","content":"hi"}]}'],
+  ['model not a string', '{"model": 42, "messages":[]}'],
+  ['trailing garbage after the object', '{"model":"gpt-e2e","messages":[]} trailing'],
+]) {
+  test(`400 for ${name}, nothing sent upstream, then still serves`, async () => {
+    const res = await post(gw, '/v1/chat/completions', body);
+    const j = await assertErrorResponse(res, 400, name);
+    assert.equal(typeof j.error.message, 'string');
+    assert.equal(fake.requests.length, 0, 'a bad request never reaches the upstream');
+    await assertStillServes(gw, fake, name);
+  });
+}
+
+test('400 via the SDK on /v1/embeddings without model raises BadRequestError', async () => {
+  const res = await post(gw, '/v1/embeddings', '{"input":"x"}');
+  await assertErrorResponse(res, 400, 'embeddings without model');
+  await assertStillServes(gw, fake, 'embeddings without model');
+});
+
+test('unknown model -> 404 with the reference text (raw and SDK), then still serves', async () => {
+  const res = await post(gwYaml, '/v1/chat/completions', chat({ model: 'gpt-unknown' }));
+  const j = await assertErrorResponse(res, 404, 'unknown model');
+  assert.equal(j.error.message, NO_ROUTE);
+  assert.equal(fake.requests.length, 0);
+
+  const client = gwYaml.client();
+  await assert.rejects(
+    client.chat.completions.create({ model: 'gpt-unknown-2', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404 && e.message.includes(NO_ROUTE),
+  );
+  await assert.rejects(
+    client.embeddings.create({ model: 'emb-unknown', input: 'x', encoding_format: 'float' }),
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404,
+  );
+  assert.equal(fake.requests.length, 0);
+
+  const ok = await client.chat.completions.create({ model: 'gpt-known', messages: [{ role: 'user', content: 'fine' }] });
+  assert.equal(ok.choices[0].message.content, 'echo: fine');
+  assertUpstreamRequest(fake.requests[0], { path: '/v1/chat/completions', sent: client.sent.at(-1).body, key: 'sk-yaml-known' });
+});
+
+for (const [method, path] of [['POST', '/v1/nope'], ['GET', '/'], ['POST', '/v2/chat/completions'], ['POST', '/v1/chat/completions/extra']]) {
+  test(`unknown path ${method} ${path} -> 404 JSON error, then still serves`, async () => {
+    const res = await fetchT(`${gw.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'POST' ? chat() : undefined });
+    await assertErrorResponse(res, 404, `${method} ${path}`);
+    assert.equal(fake.requests.length, 0);
+    await assertStillServes(gw, fake, `404 ${path}`);
+  });
+}
+
+for (const [method, path] of [['GET', '/v1/chat/completions'], ['PUT', '/v1/embeddings'], ['DELETE', '/v1/completions'], ['POST', '/v1/models']]) {
+  test(`wrong method ${method} ${path} -> 405 JSON error, then still serves`, async () => {
+    const res = await fetchT(`${gw.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: ['GET', 'DELETE'].includes(method) ? undefined : chat() });
+    await assertErrorResponse(res, 405, `${method} ${path}`);
+    assert.equal(fake.requests.length, 0);
+    await assertStillServes(gw, fake, `405 ${method} ${path}`);
+  });
+}
+
+test('upstream unreachable -> 502 JSON error (raw and SDK), gateway keeps serving', async () => {
+  const res = await post(gwDown, '/v1/chat/completions', chat());
+  await assertErrorResponse(res, 502, 'unreachable upstream');
+  const client = gwDown.client();
+  await assert.rejects(client.chat.completions.create({ model: 'gpt-e2e', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof OpenAI.APIError && e.status === 502);
+  // Still answering: a local endpoint and another 502.
+  const m = await fetchT(`${gwDown.baseURL}/models`);
+  assert.equal(m.status, 200);
+  await m.arrayBuffer();
+  const again = await post(gwDown, '/v1/embeddings', JSON.stringify({ model: 'e', input: 'x' }));
+  await assertErrorResponse(again, 502, 'unreachable upstream (again)');
+});
+
+test('upstream timeout (upstream never answers) -> 504 JSON error, then still serves', async () => {
+  fake.enqueue({ hang: true });
+  const t0 = Date.now();
+  const res = await post(gw, '/v1/chat/completions', chat(), { timeoutMs: T(15_000) });
+  await assertErrorResponse(res, 504, 'upstream timeout');
+  const took = Date.now() - t0;
+  assert.ok(took >= 1500, `504 came after the request timeout, not before (${took} ms)`);
+  assert.ok(took < T(10_000), `504 came within a bound (${took} ms)`);
+  await fake.waitFor((f) => f.requests[0].aborted, T(3000), 'the hung upstream request to be closed by the gateway');
+  await assertStillServes(gw, fake, 'timeout');
+});
+
+test('upstream timeout on a stream that never starts -> 504, then still serves', async () => {
+  fake.enqueue({ hang: true });
+  const res = await post(gw, '/v1/chat/completions', chat({ stream: true, stream_options: { include_usage: true } }), { timeoutMs: T(15_000) });
+  await assertErrorResponse(res, 504, 'upstream stream timeout');
+  await assertStillServes(gw, fake, 'stream timeout');
+});
+
+for (const [status, Cls] of [[400, OpenAI.BadRequestError], [401, OpenAI.AuthenticationError], [403, OpenAI.PermissionDeniedError],
+  [404, OpenAI.NotFoundError], [422, OpenAI.UnprocessableEntityError], [429, OpenAI.RateLimitError], [500, OpenAI.InternalServerError],
+  [503, OpenAI.InternalServerError]]) {
+  test(`upstream JSON ${status} passes through with its status and body, SDK raises ${Cls.name}`, async () => {
+    const body = Buffer.from(JSON.stringify({ error: { message: `upstream says ${status}`, type: 'upstream_test_error', param: 'p', code: `c${status}` } }, null, 2));
+    const { res, bytes } = await replayRaw(gw, fake, { path: '/v1/chat/completions', requestBytes: chat(), status, contentType: 'application/json', responseBytes: body });
+    assert.equal(res.status, status);
+    assertSameBytes(bytes, body, 'upstream error body');
+    assert.match(res.headers.get('content-type'), /application\/json/);
+
+    fake.enqueue({ status, body });
+    const client = gw.client();
+    await assert.rejects(client.chat.completions.create({ model: 'gpt-e2e', messages: [{ role: 'user', content: 'x' }] }),
+      (e) => e instanceof Cls && e.status === status && e.message.includes(`upstream says ${status}`) && e.code === `c${status}`);
+    await assertStillServes(gw, fake, `upstream ${status}`);
+  });
+}
+
+for (const [status, ct, text] of [
+  [502, 'text/html', '<html><body><h1>502 Bad Gateway</h1></body></html>'],
+  [500, 'text/plain', 'internal explosion'],
+  [503, undefined, ''],
+  [429, 'text/plain; charset=utf-8', 'slow down'],
+]) {
+  test(`non-JSON upstream ${status} (${ct || 'no content-type'}) becomes a JSON error with the same status`, async () => {
+    fake.enqueue({ status, contentType: ct ?? null, body: text });
+    const res = await post(gw, '/v1/chat/completions', chat());
+    const j = await assertErrorResponse(res, status, `non-JSON upstream ${status}`);
+    assert.ok(j.error.message.length > 0);
+    await assertStillServes(gw, fake, `non-JSON ${status}`);
+  });
+}
+
+test('upstream error for a streaming request arrives as a JSON error, not SSE', async () => {
+  const body = JSON.stringify({ error: { message: 'bad stream param', type: 'invalid_request_error', param: 'stream_options', code: null } });
+  fake.enqueue({ status: 400, body });
+  const res = await post(gw, '/v1/chat/completions', chat({ stream: true }));
+  const text = await res.text();
+  assert.equal(res.status, 400);
+  assert.equal(text, body);
+  const client = gw.client();
+  fake.enqueue({ status: 400, body });
+  await assert.rejects(async () => {
+    const s = await client.chat.completions.create({ model: 'gpt-e2e', messages: [{ role: 'user', content: 'x' }], stream: true });
+    for await (const _ of s) { /* drain */ }
+  }, (e) => e instanceof OpenAI.BadRequestError && e.message.includes('bad stream param'));
+  await assertStillServes(gw, fake, 'stream upstream 400');
+});
+
+test('upstream closes the connection without answering -> 502 JSON error, then still serves', async () => {
+  fake.enqueue({ destroyImmediately: true });
+  const res = await post(gw, '/v1/chat/completions', chat());
+  await assertErrorResponse(res, 502, 'upstream reset');
+  await assertStillServes(gw, fake, 'upstream reset');
+});
+
+test('recorded upstream error cases pass through with status and body', async (t) => {
+  if (!requireTestdata(t)) return;
+  const cases = listOpenAICases().filter((c) => c.category === 'errors' && c.interactions[0].path);
+  assert.ok(cases.length >= 5);
+  for (const c of cases) {
+    await t.test(c.name, async () => {
+      const it = c.interactions[0];
+      const responseBytes = caseFile(c, it.responseFile);
+      const requestBytes = caseFile(c, it.requestFile) || Buffer.from(chat());
+      fake.reset();
+      const { res, bytes, rec } = await replayRaw(gw, fake, { path: it.path, requestBytes, status: it.status, contentType: it.contentType, responseBytes });
+      assert.equal(res.status, it.status);
+      assertSameBytes(bytes, responseBytes);
+      assertUpstreamRequest(rec, { path: it.path, sent: requestBytes });
+      await assertStillServes(gw, fake, c.name);
+    });
+  }
+});
+
+test('error responses and logs never carry the keys', async () => {
+  const all = JSON.stringify([gw.logs, gwYaml.logs, gwDown.logs]);
+  assert.ok(!all.includes(UPSTREAM_KEY) && !all.includes(CLIENT_KEY) && !all.includes('sk-yaml-known'));
+});
+
+shutdownTest(() => [gw, gwYaml, gwDown]);
