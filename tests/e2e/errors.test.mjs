@@ -186,9 +186,13 @@ test('upstream error for a streaming request arrives as a JSON error, not SSE', 
 });
 
 test('upstream closes the connection without answering -> 502 JSON error, then still serves', async () => {
-  fake.enqueue({ destroyImmediately: true });
+  // Every attempt is reset (a gateway may retry once on a fresh connection when a pooled one
+  // turns out to be dead; it must not loop).
+  fake.defaultSpec = { destroyImmediately: true };
   const res = await post(gw, '/v1/chat/completions', chat());
   await assertErrorResponse(res, 502, 'upstream reset');
+  assert.ok(fake.requests.length >= 1 && fake.requests.length <= 2, `attempts: ${fake.requests.length}`);
+  fake.defaultSpec = null;
   await assertStillServes(gw, fake, 'upstream reset');
 });
 
@@ -209,6 +213,38 @@ test('recorded upstream error cases pass through with status and body', async (t
       await assertStillServes(gw, fake, c.name);
     });
   }
+});
+
+test('errors are access-logged with their status and model', async () => {
+  await gwYaml.settleLogs();
+  const notFound = gwYaml.logs.filter((l) => l.genai_model_name === 'gpt-unknown');
+  assert.equal(notFound.length, 1, 'one line for the unknown-model request');
+  assert.equal(Number(notFound[0].response_code), 404);
+  await gw.settleLogs();
+  const codes = gw.logs.map((l) => Number(l.response_code));
+  for (const code of [400, 504, 429, 500, 503]) assert.ok(codes.includes(code), `a ${code} was logged (logged: ${[...new Set(codes)].join(',')})`);
+  const down = gwDown.logs.map((l) => Number(l.response_code));
+  assert.ok(down.includes(502), 'the 502 was logged');
+});
+
+test('every request gets exactly one access-log line, including locally answered ones', async () => {
+  const problems = [];
+  for (const [method, path, body, status] of [
+    ['POST', '/v1/chat/completions', '{bad', 400],
+    ['GET', '/v1/chat/completions', undefined, 405],
+    ['POST', '/v1/nope', '{}', 404],
+    ['GET', '/v1/models', undefined, 200],
+    ['POST', '/v1/chat/completions', chat(), 200],
+  ]) {
+    const n = await gw.settleLogs();
+    const res = await fetchT(`${gw.url}${path}`, { method, body, headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, status);
+    await res.arrayBuffer();
+    const m = await gw.settleLogs();
+    if (m !== n + 1) problems.push(`${method} ${path} (${status}): ${m - n} access-log line(s)`);
+    else if (Number(gw.logs[m - 1].response_code) !== status) problems.push(`${method} ${path}: logged response_code ${gw.logs[m - 1].response_code}`);
+  }
+  assert.deepEqual(problems, [], problems.join('\n'));
 });
 
 test('error responses and logs never carry the keys', async () => {

@@ -78,6 +78,59 @@ test('pipelining: three requests in one write, three responses in order', async 
   }
 });
 
+test('pipelining with a stream in the middle: responses stay in order and complete', async () => {
+  const sse = 'data: {"id":"s","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"mid"},"finish_reason":null}]}\n\ndata: [DONE]\n\n';
+  const c = await RawConn.connect(gw.port);
+  try {
+    // The fake answers by request content: first and third are echoed, the second is a stream.
+    fake.defaultSpec = (rec) => {
+      const j = JSON.parse(rec.body.toString('utf8'));
+      return j.stream ? { chunks: [sse.slice(0, 60), sse.slice(60)], delayMs: 150 } : null;
+    };
+    await c.write(Buffer.concat([
+      jsonRequest('/v1/chat/completions', chatBody('before')),
+      jsonRequest('/v1/chat/completions', JSON.stringify({ model: 'gpt-e2e', stream: true, messages: [{ role: 'user', content: 's' }] })),
+      jsonRequest('/v1/chat/completions', chatBody('after')),
+    ]));
+    await c.waitResponses(3, T(10_000));
+    assert.deepEqual(c.finals.map((r) => r.status), [200, 200, 200]);
+    assert.equal(contentOf(c.finals[0]), 'echo: before');
+    assert.equal(c.finals[1].body.toString('utf8'), sse);
+    assert.equal(contentOf(c.finals[2]), 'echo: after');
+  } finally {
+    fake.defaultSpec = null;
+    c.destroy();
+  }
+});
+
+test('HTTP/1.0 request: answered, then the connection is closed', async () => {
+  const body = chatBody('one-oh');
+  const c = await RawConn.connect(gw.port);
+  try {
+    await c.write(`POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await c.waitResponses(1);
+    assert.equal(c.finals[0].status, 200);
+    assert.equal(contentOf(c.finals[0]), 'echo: one-oh');
+    await c.waitClosed(T(3000));
+  } finally {
+    c.destroy();
+  }
+});
+
+test('slow upstream reader: a 2 MiB body is delivered intact', async () => {
+  const big = Buffer.from(JSON.stringify({ model: 'gpt-e2e', messages: [{ role: 'user', content: 'z'.repeat(2 * 1024 * 1024) }] }));
+  fake.enqueue({ slowRead: { bytesPerTick: 256 * 1024, tickMs: 40 } });
+  const c = await RawConn.connect(gw.port);
+  try {
+    await c.write(jsonRequest('/v1/chat/completions', big));
+    await c.waitResponses(1, T(15_000));
+    assert.equal(c.finals[0].status, 200);
+  } finally {
+    c.destroy();
+  }
+  assertForwardedBody(fake.requests[0], big);
+});
+
 test('Connection: close is honoured (response then close)', async () => {
   const c = await RawConn.connect(gw.port);
   try {
@@ -198,6 +251,21 @@ test('body over --max-request-body -> 413 JSON error (content-length and chunked
   }
   assert.equal(fake.requests.length, 1, 'oversized bodies never reach the upstream');
   await assertStillServes(gwSmall, fake, '413');
+});
+
+test('a 413 is access-logged with its status', async () => {
+  const n = await gwSmall.settleLogs();
+  const c = await RawConn.connect(gwSmall.port);
+  try {
+    await c.write(jsonRequest('/v1/chat/completions', Buffer.alloc(5000, 0x20)));
+    await c.waitResponses(1);
+    assert.equal(c.finals[0].status, 413);
+  } finally {
+    c.destroy();
+  }
+  const m = await gwSmall.settleLogs();
+  assert.equal(m, n + 1, 'one access-log line for the refused request');
+  assert.equal(Number(gwSmall.logs[m - 1].response_code), 413);
 });
 
 test('default body limit is 50 MiB: 50 MiB + 1 declared -> 413; a 20 MiB body passes intact', async () => {

@@ -100,7 +100,7 @@ test('replay recorded cases (chat, embeddings, legacy completions)', async (t) =
   assert.ok(replayedRecorded >= 40, `replayed ${replayedRecorded} recorded exchanges`);
 });
 
-test('token usage histogram sums and counts equal the replayed usage, per operation and model', async () => {
+test('token usage histogram sums and counts equal the replayed usage, per operation and model', async (t) => {
   const samples = parseProm(await gw.metricsText());
   const name = 'gen_ai_client_token_usage_token';
   const sums = select(samples, `${name}_sum`);
@@ -124,6 +124,7 @@ test('token usage histogram sums and counts equal the replayed usage, per operat
     if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${k}: got ${JSON.stringify(got)} want ${JSON.stringify(want)}`);
   }
   assert.deepEqual(problems, [], `token usage mismatches:\n${problems.join('\n')}`);
+  t.diagnostic(`compared ${expected.size} (operation, model, response model) series from ${exchanges.length} exchanges`);
   // Nothing beyond what was replayed.
   const allInput = [...expected.values()].reduce((a, e) => a + e.input, 0);
   assert.equal(total(samples, `${name}_sum`, { gen_ai_token_type: 'input' }), allInput, 'total input tokens');

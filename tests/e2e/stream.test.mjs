@@ -169,7 +169,7 @@ test('client socket destroyed mid-stream cancels the upstream request', async ()
   await assertStillServes(gw, fake, 'client socket destroyed');
 });
 
-test('slow reader: the upstream is paused (backpressure) and gateway memory stays bounded', async () => {
+test('slow reader: the upstream is paused (backpressure) and gateway memory stays bounded', async (t) => {
   const totalBytes = 64 * 1024 * 1024;
   fake.enqueue({ generate: { totalBytes, eventBytes: 16 * 1024 } });
   const body = streamBody();
@@ -209,6 +209,7 @@ test('slow reader: the upstream is paused (backpressure) and gateway memory stay
       req.end(body);
     });
     slowReaderRss = { maxRss, baseRss };
+    t.diagnostic(`upstream written while the client was paused: ${(result.pausedProgress / 1048576).toFixed(1)} MiB; gateway VmRSS start ${(baseRss / 1048576).toFixed(1)} MB, max ${(maxRss / 1048576).toFixed(1)} MB`);
     assert.equal(result.status, 200);
     assert.ok(result.tail.includes('data: [DONE]'), 'the whole stream arrives, ending with [DONE]');
     assert.ok(result.received >= totalBytes, `received ${result.received} of at least ${totalBytes} bytes`);

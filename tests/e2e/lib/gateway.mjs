@@ -53,8 +53,17 @@ export function within(promise, ms, fallback = null) {
 }
 
 /** fetch bounded by a timeout. */
-export function fetchT(url, init = {}, timeoutMs = T(10_000)) {
-  return fetch(url, { ...init, signal: init.signal ?? AbortSignal.timeout(timeoutMs) });
+export async function fetchT(url, init = {}, timeoutMs = T(10_000)) {
+  try {
+    return await fetch(url, { ...init, signal: init.signal ?? AbortSignal.timeout(timeoutMs) });
+  } catch (e) {
+    // undici hides the reason (ECONNREFUSED, ECONNRESET, timeout) in e.cause: surface it.
+    const c = e.cause;
+    const why = c ? `${c.code || c.name || ''} ${c.message || ''}`.trim() : e.message;
+    const err = new Error(`${init.method || 'GET'} ${url} failed: ${why}`, { cause: e });
+    err.name = e.name;
+    throw err;
+  }
 }
 
 function baseEnv() {
