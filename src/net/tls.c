@@ -1,0 +1,353 @@
+/* TLS over OpenSSL memory BIOs (see tls.h). Every failure is reduced to a short static string
+ * and the thread's OpenSSL error queue is emptied at once, so one connection's errors never show
+ * up as another's on the same worker. */
+#include "net/tls.h"
+
+#include "core/alloc.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+struct gw_tls_ctx_s {
+    SSL_CTX *ssl_ctx;
+    bool server;
+};
+
+struct gw_tls_conn_s {
+    SSL *ssl;
+    BIO *rbio; /* peer -> TLS (ciphertext we were fed) */
+    BIO *wbio; /* TLS -> peer (ciphertext to send) */
+    const char *err;
+    bool verify_failed;
+    bool hs_done;
+};
+
+/* Longest DNS name plus NUL; IP literals are shorter. */
+#define MAX_NAME 254
+
+static const unsigned char alpn_h1[] = "\x08http/1.1";
+
+static void set_err(char *err, size_t err_len, const char *what)
+{
+    if (err == NULL || err_len == 0)
+        return;
+    unsigned long code = ERR_peek_last_error();
+    const char *why = code ? ERR_reason_error_string(code) : NULL;
+    snprintf(err, err_len, "%s%s%s", what, why ? ": " : "", why ? why : "");
+}
+
+static SSL_CTX *ctx_common(const SSL_METHOD *method)
+{
+    SSL_CTX *ctx = SSL_CTX_new(method);
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    /* Idle keep-alive connections then hold no record buffers (about 34 KiB each). */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    return ctx;
+}
+
+gw_tls_ctx_t *gw_tls_ctx_new_client(const char *ca_file, char *err, size_t err_len)
+{
+    gw_tls_ctx_t *t = NULL;
+    ERR_clear_error();
+    SSL_CTX *ctx = ctx_common(TLS_client_method());
+    if (ctx == NULL) {
+        set_err(err, err_len, "cannot create TLS client context");
+        goto out;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (ca_file && ca_file[0]) {
+        if (SSL_CTX_load_verify_file(ctx, ca_file) != 1) {
+            set_err(err, err_len, "cannot load CA file");
+            goto out;
+        }
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        set_err(err, err_len, "cannot load the system CA store");
+        goto out;
+    }
+    if (SSL_CTX_set_alpn_protos(ctx, alpn_h1, sizeof(alpn_h1) - 1) != 0) {
+        set_err(err, err_len, "cannot set ALPN");
+        goto out;
+    }
+    t = gw_calloc(1, sizeof(*t));
+    t->ssl_ctx = ctx;
+    ctx = NULL;
+out:
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return t;
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+    for (unsigned i = 0; i < inlen;) {
+        unsigned l = in[i];
+        if (i + 1 + l > inlen)
+            break;
+        if (l == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
+            *out = in + i + 1;
+            *outlen = 8;
+            return SSL_TLSEXT_ERR_OK;
+        }
+        i += 1 + l;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+gw_tls_ctx_t *gw_tls_ctx_new_server(gw_str_t cert_pem, gw_str_t key_pem, char *err, size_t err_len)
+{
+    gw_tls_ctx_t *t = NULL;
+    BIO *bio = NULL;
+    X509 *x = NULL;
+    EVP_PKEY *key = NULL;
+    ERR_clear_error();
+    SSL_CTX *ctx = ctx_common(TLS_server_method());
+    if (ctx == NULL) {
+        set_err(err, err_len, "cannot create TLS server context");
+        goto out;
+    }
+    if (cert_pem.len == 0 || cert_pem.len > INT_MAX || key_pem.len == 0 || key_pem.len > INT_MAX) {
+        set_err(err, err_len, "missing certificate or key");
+        goto out;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    bio = BIO_new_mem_buf(cert_pem.base, (int)cert_pem.len);
+    x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    if (x == NULL || SSL_CTX_use_certificate(ctx, x) != 1) {
+        set_err(err, err_len, "cannot load certificate");
+        goto out;
+    }
+    X509_free(x);
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (SSL_CTX_add0_chain_cert(ctx, x) != 1) {
+            set_err(err, err_len, "cannot load certificate chain");
+            goto out;
+        }
+        x = NULL; /* owned by the context now */
+    }
+    ERR_clear_error(); /* the chain loop ends on a "no start line" error */
+    BIO_free(bio);
+    bio = BIO_new_mem_buf(key_pem.base, (int)key_pem.len);
+    key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    if (key == NULL || SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        set_err(err, err_len, "cannot load private key");
+        goto out;
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    t = gw_calloc(1, sizeof(*t));
+    t->ssl_ctx = ctx;
+    t->server = true;
+    ctx = NULL;
+out:
+    X509_free(x);
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return t;
+}
+
+void gw_tls_ctx_free(gw_tls_ctx_t *ctx)
+{
+    if (ctx == NULL)
+        return;
+    SSL_CTX_free(ctx->ssl_ctx);
+    free(ctx);
+}
+
+static gw_tls_conn_t *conn_new(gw_tls_ctx_t *ctx)
+{
+    SSL *ssl = SSL_new(ctx->ssl_ctx);
+    BIO *rbio = BIO_new(BIO_s_mem());
+    BIO *wbio = BIO_new(BIO_s_mem());
+    if (ssl == NULL || rbio == NULL || wbio == NULL) {
+        SSL_free(ssl);
+        BIO_free(rbio);
+        BIO_free(wbio);
+        ERR_clear_error();
+        return NULL;
+    }
+    /* An empty input BIO means "more bytes later", not end of stream. */
+    BIO_set_mem_eof_return(rbio, -1);
+    SSL_set_bio(ssl, rbio, wbio);
+    gw_tls_conn_t *c = gw_calloc(1, sizeof(*c));
+    c->ssl = ssl;
+    c->rbio = rbio;
+    c->wbio = wbio;
+    c->err = "";
+    return c;
+}
+
+gw_tls_conn_t *gw_tls_conn_new_client(gw_tls_ctx_t *ctx, gw_str_t name)
+{
+    char host[MAX_NAME];
+    if (ctx == NULL || ctx->server)
+        return NULL;
+    if (name.len >= 2 && name.base[0] == '[' && name.base[name.len - 1] == ']')
+        name = gw_str(name.base + 1, name.len - 2);
+    if (name.len == 0 || name.len >= sizeof(host) || memchr(name.base, '\0', name.len))
+        return NULL;
+    memcpy(host, name.base, name.len);
+    host[name.len] = '\0';
+
+    gw_tls_conn_t *c = conn_new(ctx);
+    if (c == NULL)
+        return NULL;
+    SSL_set_connect_state(c->ssl);
+    X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+    X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1) {
+        /* Not an IP literal: a DNS name, sent as SNI (RFC 6066 forbids SNI for addresses). */
+        if (X509_VERIFY_PARAM_set1_host(vp, host, 0) != 1 || SSL_set_tlsext_host_name(c->ssl, host) != 1) {
+            gw_tls_conn_free(c);
+            c = NULL;
+        }
+    }
+    ERR_clear_error();
+    return c;
+}
+
+gw_tls_conn_t *gw_tls_conn_new_server(gw_tls_ctx_t *ctx)
+{
+    if (ctx == NULL || !ctx->server)
+        return NULL;
+    gw_tls_conn_t *c = conn_new(ctx);
+    if (c)
+        SSL_set_accept_state(c->ssl);
+    return c;
+}
+
+void gw_tls_conn_free(gw_tls_conn_t *c)
+{
+    if (c == NULL)
+        return;
+    SSL_free(c->ssl); /* frees both BIOs */
+    free(c);
+}
+
+void gw_tls_conn_feed(gw_tls_conn_t *c, const char *p, size_t n)
+{
+    while (n > 0) {
+        int k = (int)GW_MIN(n, (size_t)INT_MAX);
+        int w = BIO_write(c->rbio, p, k);
+        if (w <= 0)
+            break; /* a memory BIO only fails when out of memory */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+bool gw_tls_conn_has_input(const gw_tls_conn_t *c)
+{
+    return BIO_ctrl_pending(c->rbio) > 0 || SSL_has_pending(c->ssl);
+}
+
+int gw_tls_conn_handshake(gw_tls_conn_t *c)
+{
+    if (c->hs_done)
+        return GW_OK;
+    ERR_clear_error();
+    int rc = SSL_do_handshake(c->ssl);
+    if (rc == 1) {
+        c->hs_done = true;
+        return GW_OK;
+    }
+    int e = SSL_get_error(c->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return GW_AGAIN;
+    long v = SSL_is_server(c->ssl) ? X509_V_OK : SSL_get_verify_result(c->ssl);
+    if (v != X509_V_OK) {
+        c->verify_failed = true;
+        c->err = X509_verify_cert_error_string(v);
+    } else {
+        unsigned long code = ERR_peek_last_error();
+        const char *why = code ? ERR_reason_error_string(code) : NULL;
+        c->err = why ? why : "tls handshake failed";
+    }
+    ERR_clear_error();
+    return GW_ERROR;
+}
+
+bool gw_tls_conn_handshake_done(const gw_tls_conn_t *c)
+{
+    return c->hs_done;
+}
+
+int gw_tls_conn_read(gw_tls_conn_t *c, char *buf, size_t cap, size_t *n)
+{
+    *n = 0;
+    ERR_clear_error();
+    size_t got = 0;
+    int rc = SSL_read_ex(c->ssl, buf, cap, &got);
+    if (rc == 1 && got > 0) {
+        *n = got;
+        return GW_OK;
+    }
+    int e = SSL_get_error(c->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        return GW_AGAIN;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return GW_DONE;
+    unsigned long code = ERR_peek_last_error();
+    const char *why = code ? ERR_reason_error_string(code) : NULL;
+    c->err = why ? why : "tls read failed";
+    ERR_clear_error();
+    return GW_ERROR;
+}
+
+int gw_tls_conn_write(gw_tls_conn_t *c, const char *p, size_t n)
+{
+    if (n == 0)
+        return GW_OK;
+    if (!c->hs_done)
+        return GW_ERROR;
+    ERR_clear_error();
+    size_t w = 0;
+    if (SSL_write_ex(c->ssl, p, n, &w) != 1 || w != n) {
+        c->err = "tls write failed";
+        ERR_clear_error();
+        return GW_ERROR;
+    }
+    return GW_OK;
+}
+
+void gw_tls_conn_shutdown(gw_tls_conn_t *c)
+{
+    if (c->hs_done)
+        SSL_shutdown(c->ssl);
+    ERR_clear_error();
+}
+
+size_t gw_tls_conn_pending(const gw_tls_conn_t *c)
+{
+    return BIO_ctrl_pending(c->wbio);
+}
+
+size_t gw_tls_conn_take(gw_tls_conn_t *c, char *out, size_t cap)
+{
+    int k = (int)GW_MIN(cap, (size_t)INT_MAX);
+    if (k == 0)
+        return 0;
+    int r = BIO_read(c->wbio, out, k);
+    return r > 0 ? (size_t)r : 0;
+}
+
+const char *gw_tls_conn_error(const gw_tls_conn_t *c)
+{
+    return c->err;
+}
+
+bool gw_tls_conn_verify_failed(const gw_tls_conn_t *c)
+{
+    return c->verify_failed;
+}
