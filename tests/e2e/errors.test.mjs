@@ -8,7 +8,7 @@ import {
   startGateway, openaiEnv, yamlConfig, closedPort, fetchT, T, UPSTREAM_KEY, CLIENT_KEY,
 } from './lib/gateway.mjs';
 import {
-  assertErrorResponse, assertStillServes, assertSameBytes, post, replayRaw, shutdownTest, assertUpstreamRequest,
+  assertErrorResponse, assertStillServes, assertSameBytes, post, replayRaw, shutdownTest, assertUpstreamRequest, parseErrorEnvelope,
 } from './lib/common.mjs';
 import { requireTestdata, listOpenAICases, caseFile } from './lib/testdata.mjs';
 
@@ -194,6 +194,47 @@ test('upstream closes the connection without answering -> 502 JSON error, then s
   assert.ok(fake.requests.length >= 1 && fake.requests.length <= 2, `attempts: ${fake.requests.length}`);
   fake.defaultSpec = null;
   await assertStillServes(gw, fake, 'upstream reset');
+});
+
+for (const framing of ['content-length', 'chunked']) {
+  test(`upstream dies in the middle of a non-streaming body (${framing}): never a cut body that looks complete`, async () => {
+    const full = Buffer.from(JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'gpt-e2e', choices: [{ index: 0, message: { role: 'assistant', content: 'y'.repeat(20000) }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
+    fake.enqueue({ chunks: [full.subarray(0, 8000), full.subarray(8000)], chunked: framing === 'chunked', contentType: 'application/json', failAfterChunks: 1 });
+    const res = await post(gw, '/v1/chat/completions', chat());
+    await assertNotCutJSON(res, full.length);
+    await assertStillServes(gw, fake, `non-stream upstream truncation (${framing})`);
+  });
+}
+
+test('request timeout in the middle of a non-streaming body: never a cut body that looks complete', async () => {
+  fake.enqueue({ chunks: ['{"id":"x","object":"chat.completion",', '"choices":[]}'], chunked: true, contentType: 'application/json', delayMs: T(4000) });
+  const res = await post(gw, '/v1/chat/completions', chat(), { timeoutMs: T(15_000) });
+  await assertNotCutJSON(res, 50);
+  await assertStillServes(gw, fake, 'timeout mid-body');
+});
+
+/** A non-streaming response whose upstream failed mid-body: either the client sees the failure at
+ * the HTTP level (body read error), or it gets a well-formed OpenAI error - never a 200 whose body
+ * is a prefix of the upstream's (or has an SSE event glued to it). */
+async function assertNotCutJSON(res, fullLength) {
+  let body = null;
+  let readError = null;
+  try { body = Buffer.from(await res.arrayBuffer()); } catch (e) { readError = e; }
+  if (readError !== null) return;
+  assert.notEqual(res.status, 200, `a cut upstream body was delivered as a complete 200 (${body.length} of ${fullLength} bytes): ${JSON.stringify(body.toString('utf8').slice(-200))}`);
+  parseErrorEnvelope(body.toString('utf8'));
+}
+
+test('client gone before the upstream answers: the upstream request is cancelled', async () => {
+  fake.enqueue({ initialDelayMs: 3000, body: '{}' });
+  const ac = new AbortController();
+  const p = post(gw, '/v1/chat/completions', chat(), { signal: ac.signal });
+  await fake.waitForRequests(1, T(3000));
+  ac.abort();
+  await assert.rejects(p);
+  await fake.waitFor((f) => f.requests[0].aborted, T(2000), 'the upstream request to be closed after the client left');
+  assert.ok(Date.now() - fake.requests[0].receivedAt < 2900, 'cancelled before the upstream answered');
+  await assertStillServes(gw, fake, 'client gone early');
 });
 
 test('recorded upstream error cases pass through with status and body', async (t) => {

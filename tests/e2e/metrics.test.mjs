@@ -4,7 +4,7 @@
 // never a key.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFakeOpenAI, splitSSE } from './lib/fake_openai.mjs';
+import { startFakeOpenAI, splitSSE, splitN } from './lib/fake_openai.mjs';
 import { startGateway, openaiEnv, UPSTREAM_KEY, CLIENT_KEY } from './lib/gateway.mjs';
 import { post, shutdownTest } from './lib/common.mjs';
 import { parseProm, select, total } from './lib/prom.mjs';
@@ -32,9 +32,10 @@ after(async () => {
 const inc = (m, k, n = 1) => m.set(k, (m.get(k) || 0) + n);
 
 /** Sends one exchange through the gateway and records what /metrics and the log must show. */
-async function exchange({ op, path, requestBytes, responseBytes, stream, contentType }) {
+async function exchange({ op, path, requestBytes, responseBytes, stream, contentType, splitBytes = 0 }) {
   const req = JSON.parse(Buffer.from(requestBytes).toString('utf8'));
-  fake.enqueue(stream ? { chunks: splitSSE(responseBytes), contentType } : { body: responseBytes, contentType });
+  if (splitBytes) fake.enqueue({ chunks: splitN(responseBytes, Math.ceil(responseBytes.length / splitBytes)), delayMs: 1, contentType: contentType ?? (stream ? 'text/event-stream' : 'application/json'), chunked: true });
+  else fake.enqueue(stream ? { chunks: splitSSE(responseBytes), contentType } : { body: responseBytes, contentType });
   const res = await post(gw, path, requestBytes);
   const got = Buffer.from(await res.arrayBuffer());
   assert.equal(res.status, 200);
@@ -67,6 +68,9 @@ test('replay fixtures: chat, chat stream, embeddings, completions (both), image 
   await exchange({ op: 'embeddings', path: '/v1/embeddings', requestBytes: Buffer.from('{"model":"emb-m","input":["a","b"],"encoding_format":"base64"}'), responseBytes: fixture('embeddings_base64.json') });
   await exchange({ op: 'completion', path: '/v1/completions', requestBytes: Buffer.from('{"model":"instruct-m","prompt":"The sky is"}'), responseBytes: fixture('completion.json') });
   await exchange({ op: 'completion', path: '/v1/completions', requestBytes: Buffer.from('{"model":"instruct-m","prompt":"count","stream":true,"stream_options":{"include_usage":true}}'), responseBytes: fixture('completion_stream.sse'), stream: true });
+  // Usage must be found however the upstream bytes are cut: events split every few bytes.
+  await exchange({ op: 'chat', path: '/v1/chat/completions', requestBytes: chatReq('gpt-m-split', { stream: true, stream_options: { include_usage: true } }), responseBytes: fixture('chat_stream.sse'), stream: true, splitBytes: 7 });
+  await exchange({ op: 'chat', path: '/v1/chat/completions', requestBytes: chatReq('gpt-m-split-json'), responseBytes: fixture('chat.json'), splitBytes: 5 });
   await exchange({ op: 'image_generation', path: '/v1/images/generations', requestBytes: Buffer.from('{"model":"gpt-image-1","prompt":"pixel"}'), responseBytes: fixture('image.json') });
 });
 
