@@ -8,10 +8,11 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_REV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror -Wno-unused-parameter
+# CFLAGS is the caller's (optimisation, sanitizers); BASE_CFLAGS is always applied.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -pthread -fno-strict-aliasing $(WARN) -Isrc -D_GNU_SOURCE \
+BASE_CFLAGS := -std=gnu11 -pthread -fno-strict-aliasing $(WARN) -Isrc -D_GNU_SOURCE \
             -DAIGW_VERSION='"$(VERSION)"' -DAIGW_GIT_REV='"$(GIT_REV)"'
-LDLIBS   := -luv -lhttp_parser -lssl -lcrypto -lz -lbrotlidec -lbrotlienc -lpcre2-8 -lpthread -lm
+LDLIBS   := -luv -lhttp_parser -lssl -lcrypto -lz -lbrotlidec -lbrotlienc -lpcre2-8 -lcjson -lyaml -lcjson -lpthread -lm
 
 LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path src/main.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -28,18 +29,18 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libaigw.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/aigw: $(BUILD)/src/main.o $(BUILD)/libaigw.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libaigw.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libaigw.a $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libaigw.a $(LDFLAGS) $(LDLIBS) -lcmocka -lcjson
 
 unit: $(UNIT_BIN)
 
