@@ -12,7 +12,7 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror -Wno-u
 CFLAGS   ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 -pthread -fno-strict-aliasing $(WARN) -Isrc -D_GNU_SOURCE \
             -DAIGW_VERSION='"$(VERSION)"' -DAIGW_GIT_REV='"$(GIT_REV)"'
-LDLIBS   := -luv -lhttp_parser -lssl -lcrypto -lz -lbrotlidec -lbrotlienc -lpcre2-8 -lcjson -lyaml -lcjson -lpthread -lm
+LDLIBS   := -luv -lhttp_parser -lssl -lcrypto -lz -lbrotlidec -lbrotlienc -lpcre2-8 -lyaml -lpthread -lm
 
 LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path src/main.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
