@@ -85,6 +85,16 @@ test('unknown model -> 404 with the reference text (raw and SDK), then still ser
   assertUpstreamRequest(fake.requests[0], { path: '/v1/chat/completions', sent: client.sent.at(-1).body, key: 'sk-yaml-known' });
 });
 
+test('routing uses the body model, never a client-supplied x-ai-eg-model header', async () => {
+  const res = await post(gwYaml, '/v1/chat/completions', chat({ model: 'gpt-unknown-hdr' }), { headers: { 'x-ai-eg-model': 'gpt-known' } });
+  const j = await assertErrorResponse(res, 404, 'client header must not route');
+  assert.equal(j.error.message, NO_ROUTE);
+  assert.equal(fake.requests.length, 0);
+  const ok = await post(gwYaml, '/v1/chat/completions', chat({ model: 'gpt-known' }), { headers: { 'x-ai-eg-model': 'gpt-unknown-hdr' } });
+  assert.equal(ok.status, 200, await ok.text());
+  assert.equal(fake.requests.length, 1);
+});
+
 for (const [method, path] of [['POST', '/v1/nope'], ['GET', '/'], ['POST', '/v2/chat/completions'], ['POST', '/v1/chat/completions/extra']]) {
   test(`unknown path ${method} ${path} -> 404 JSON error, then still serves`, async () => {
     const res = await fetchT(`${gw.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'POST' ? chat() : undefined });
