@@ -7,6 +7,8 @@ static const gw_endpoint_t endpoints[] = {
     {"/v1/embeddings", "POST", GW_ENDPOINT_LLM, GW_OP_EMBEDDINGS},
     {"/v1/images/generations", "POST", GW_ENDPOINT_LLM, GW_OP_IMAGE_GENERATION},
     {"/v1/models", "GET", GW_ENDPOINT_MODELS, GW_OP_CHAT},
+    {"/anthropic/v1/messages", "POST", GW_ENDPOINT_LLM, GW_OP_MESSAGES},
+    {"/anthropic/v1/messages/count_tokens", "POST", GW_ENDPOINT_LLM, GW_OP_COUNT_TOKENS},
 };
 
 const gw_endpoint_t *gw_endpoint_find(gw_str_t path)

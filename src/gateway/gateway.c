@@ -4,8 +4,10 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "obs/access_log.h"
 #include "gateway/endpoints.h"
 #include "gateway/llm_request.h"
+#include "translate/translate.h"
 
 #include <stdio.h>
 
@@ -35,6 +37,43 @@ void gw_openai_error_body(gw_buf_t *out, const char *message, size_t message_len
     gw_buf_append_lit(out, "}}");
 }
 
+static const char *anthropic_error_type(int status)
+{
+    switch (status) {
+    case 400: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 504: return "timeout_error";
+    case 529: return "overloaded_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+void gw_client_error_body(int client_api, gw_buf_t *out, int status, const char *message, size_t message_len,
+                          const char *type, const char *code)
+{
+    if (client_api == GW_CLIENT_API_ANTHROPIC) {
+        const char *t = anthropic_error_type(status);
+        gw_buf_append_lit(out, "{\"type\":\"error\",\"error\":{\"type\":");
+        gw_json_append_string(out, t, strlen(t));
+        gw_buf_append_lit(out, ",\"message\":");
+        gw_json_append_string(out, message, message_len);
+        gw_buf_append_lit(out, "}}");
+        return;
+    }
+    gw_openai_error_body(out, message, message_len, type, code);
+}
+
+void gw_client_error_event(int client_api, gw_buf_t *out, int status, const char *message, const char *type)
+{
+    gw_buf_append_lit(out, "event: error\ndata: ");
+    gw_client_error_body(client_api, out, status, message, strlen(message), type, NULL);
+    gw_buf_append_lit(out, "\n\n");
+}
+
 static const char *error_type_for(int status)
 {
     switch (status) {
@@ -58,7 +97,9 @@ static void respond_error(gw_gateway_t *g, gw_http_req_t *req, int status, const
 {
     gw_buf_t body;
     gw_buf_init(&body, GW_BUF_UNLIMITED);
-    gw_openai_error_body(&body, message, strlen(message), error_type_for(status), code);
+    int api = req->path.len >= 11 && memcmp(req->path.base, "/anthropic/", 11) == 0 ? GW_CLIENT_API_ANTHROPIC
+                                                                                     : GW_CLIENT_API_OPENAI;
+    gw_client_error_body(api, &body, status, message, strlen(message), error_type_for(status), code);
     gw_metrics_count_request(g->metrics, GW_STR("other"), status);
     gw_http_respond_simple(req, status, GW_STR("application/json"), gw_buf_str(&body), extra, n_extra);
     gw_buf_free(&body);
@@ -109,6 +150,29 @@ void gw_gateway_on_request(gw_http_req_t *req, void *ud)
         return;
     }
     gw_llm_request_start(g, req, ep->op);
+}
+
+void gw_gateway_on_response_end(gw_http_req_t *req, void *ud)
+{
+    (void)ud;
+    if (req->logged)
+        return;
+    uint64_t now = uv_hrtime();
+    gw_access_log_entry_t e = {
+        .start_time_us = req->start_wall_us,
+        .method = req->method,
+        .path = req->target,
+        .response_code = req->status,
+        .bytes_received = req->body.len,
+        .bytes_sent = req->bytes_sent,
+        .duration_ms = now > req->start_ns ? (now - req->start_ns) / 1000000 : 0,
+        .upstream_duration_ms = -1,
+        .user_agent = gw_http_header_find(req->headers, req->n_headers, GW_STR("user-agent")),
+        .request_id = gw_http_header_find(req->headers, req->n_headers, GW_STR("x-request-id")),
+        .downstream_remote_address = gw_str_c(gw_http_peer(req)),
+        .termination_details = req->aborted ? GW_STR("client_disconnected") : GW_STR_NULL,
+    };
+    gw_access_log_write(&e);
 }
 
 void gw_gateway_on_abort(gw_http_req_t *req, void *ud)

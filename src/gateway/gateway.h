@@ -32,12 +32,21 @@ typedef struct {
 void gw_gateway_on_request(gw_http_req_t *req, void *ud);
 void gw_gateway_on_abort(gw_http_req_t *req, void *ud);
 void gw_gateway_on_drain(gw_http_req_t *req, void *ud);
+/* Access log for requests the LLM path did not log (local answers, server-level rejects). */
+void gw_gateway_on_response_end(gw_http_req_t *req, void *ud);
 /* Error bodies the HTTP server writes itself, in the OpenAI error format. */
 void gw_gateway_format_error(int status, const char *message, gw_buf_t *out, void *ud);
 
 /* Writes {"error":{"message":...,"type":...,"param":null,"code":...}}; code NULL -> null. */
 void gw_openai_error_body(gw_buf_t *out, const char *message, size_t message_len, const char *type,
                           const char *code);
+
+/* An error body in the client's API format. type is the OpenAI-style type; for Anthropic clients
+ * the type is derived from the status (invalid_request_error, not_found_error, api_error, ...). */
+void gw_client_error_body(int client_api, gw_buf_t *out, int status, const char *message, size_t message_len,
+                          const char *type, const char *code);
+/* An SSE error event in the client's API format (ends with a blank line). */
+void gw_client_error_event(int client_api, gw_buf_t *out, int status, const char *message, const char *type);
 
 uint64_t gw_gateway_random(gw_gateway_t *g);
 

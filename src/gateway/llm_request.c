@@ -3,6 +3,7 @@
  * written and the client's response is ended. */
 #include "gateway/llm_request.h"
 
+#include "codec/decompress.h"
 #include "core/alloc.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -36,6 +37,12 @@ typedef struct {
     const char *termination; /* why the exchange ended abnormally, NULL when it did not */
     gw_buf_t err_body;
     gw_buf_t err_content_type;
+    gw_buf_t err_encoding;
+    gw_buf_t err_hdr_store;  /* copies of the upstream error response's headers */
+    struct {
+        size_t name_off, name_len, value_off, value_len;
+    } err_spans[32];
+    size_t n_err_spans;
     gw_buf_t client_out;     /* translated bytes for non-passthrough translators */
     uint64_t t_upstream_start;
     uint64_t t_first_byte;
@@ -66,6 +73,7 @@ static gw_str_t endpoint_label(gw_operation_t op)
     case GW_OP_EMBEDDINGS: return GW_STR("/v1/embeddings");
     case GW_OP_IMAGE_GENERATION: return GW_STR("/v1/images/generations");
     case GW_OP_MESSAGES: return GW_STR("/anthropic/v1/messages");
+    case GW_OP_COUNT_TOKENS: return GW_STR("/anthropic/v1/messages/count_tokens");
     }
     return GW_STR("other");
 }
@@ -136,6 +144,7 @@ static void complete(llm_req_t *r, int how)
         .termination_details = r->termination ? gw_str_c(r->termination) : GW_STR_NULL,
     };
     gw_access_log_write(&e);
+    http->logged = true;
 
     http->data = NULL;
     if (how == 1)
@@ -150,6 +159,8 @@ static void complete(llm_req_t *r, int how)
     gw_buf_free(&r->model);
     gw_buf_free(&r->err_body);
     gw_buf_free(&r->err_content_type);
+    gw_buf_free(&r->err_encoding);
+    gw_buf_free(&r->err_hdr_store);
     gw_buf_free(&r->client_out);
     gw_config_unref(r->config);
     free(r);
@@ -168,7 +179,7 @@ static void fail(llm_req_t *r, int status, const char *type, const char *code, c
     va_end(ap);
     gw_buf_t body;
     gw_buf_init(&body, GW_BUF_UNLIMITED);
-    gw_openai_error_body(&body, msg, strlen(msg), type, code);
+    gw_client_error_body(gw_operation_client_api(r->op), &body, status, msg, strlen(msg), type, code);
     gw_http_header_t h = {GW_STR("Content-Type"), GW_STR("application/json")};
     gw_http_response_head(r->http, status, &h, 1, (int64_t)body.len);
     gw_http_response_body(r->http, body.data, body.len);
@@ -198,10 +209,19 @@ static int on_up_head(void *ud, int status, const gw_http_header_t *headers, siz
     gw_str_t cenc = gw_http_header_find(headers, n, GW_STR("content-encoding"));
     if (status < 200 || status >= 300) {
         gw_buf_append_str(&r->err_content_type, ctype);
-        if (cenc.len && !gw_str_case_eq_lit(cenc, "identity")) {
-            /* keep the encoding so the error passes through intact */
-            gw_buf_reset(&r->err_content_type);
-            gw_buf_append_str(&r->err_content_type, ctype);
+        gw_buf_append_str(&r->err_encoding, cenc);
+        for (size_t i = 0; i < n && r->n_err_spans < GW_ARRAY_SIZE(r->err_spans); i++) {
+            size_t no = r->err_hdr_store.len;
+            if (gw_buf_append_str(&r->err_hdr_store, headers[i].name) != GW_OK)
+                break;
+            size_t vo = r->err_hdr_store.len;
+            if (gw_buf_append_str(&r->err_hdr_store, headers[i].value) != GW_OK)
+                break;
+            r->err_spans[r->n_err_spans].name_off = no;
+            r->err_spans[r->n_err_spans].name_len = headers[i].name.len;
+            r->err_spans[r->n_err_spans].value_off = vo;
+            r->err_spans[r->n_err_spans].value_len = headers[i].value.len;
+            r->n_err_spans++;
         }
         return GW_OK;
     }
@@ -225,10 +245,13 @@ static int on_up_head(void *ud, int status, const gw_http_header_t *headers, siz
         }
         if (hop_by_hop(headers[i].name))
             continue;
-        if (!r->tr->passthrough_response && gw_str_case_eq_lit(headers[i].name, "content-encoding"))
+        if (!r->tr->passthrough_response && (gw_str_case_eq_lit(headers[i].name, "content-encoding") ||
+                                              gw_str_case_eq_lit(headers[i].name, "content-type")))
             continue;
         out[m++] = headers[i];
     }
+    if (!r->tr->passthrough_response && r->tr->client_content_type[0] && m < GW_ARRAY_SIZE(out))
+        out[m++] = (gw_http_header_t){GW_STR("Content-Type"), gw_str_c(r->tr->client_content_type)};
     gw_http_response_head(r->http, status, out, m, content_length);
     r->head_sent = true;
     return GW_OK;
@@ -267,13 +290,11 @@ static int on_up_body(void *ud, const char *p, size_t n)
     return GW_OK;
 }
 
-static void stream_error_event(llm_req_t *r, const char *type, const char *message)
+static void stream_error_event(llm_req_t *r, int status, const char *type, const char *message)
 {
     gw_buf_t ev;
     gw_buf_init(&ev, GW_BUF_UNLIMITED);
-    gw_buf_append_lit(&ev, "event: error\ndata: ");
-    gw_openai_error_body(&ev, message, strlen(message), type, NULL);
-    gw_buf_append_lit(&ev, "\n\n");
+    gw_client_error_event(gw_operation_client_api(r->op), &ev, status, message, type);
     gw_http_response_body(r->http, ev.data, ev.len);
     gw_buf_free(&ev);
 }
@@ -290,21 +311,39 @@ static void on_up_done(void *ud, int status, const char *detail)
             r->tr->vt->response_body(r->tr, NULL, 0, true, &r->client_out);
             if (r->client_out.len)
                 gw_http_response_body(r->http, r->client_out.data, r->client_out.len);
+            if (r->tr->stream_failed)
+                r->failed = true;
             complete(r, 0);
             return;
         }
         /* upstream 4xx/5xx: its status, and its body in the client's error format */
+        gw_http_header_t eh[GW_ARRAY_SIZE(r->err_spans)];
+        for (size_t i = 0; i < r->n_err_spans; i++) {
+            eh[i].name = gw_str(r->err_hdr_store.data + r->err_spans[i].name_off, r->err_spans[i].name_len);
+            eh[i].value = gw_str(r->err_hdr_store.data + r->err_spans[i].value_off, r->err_spans[i].value_len);
+        }
+        /* An encoded error body is decoded here: it is small, and the client gets it plain. */
+        gw_buf_t decoded;
+        gw_buf_init(&decoded, MAX_ERROR_BODY);
+        gw_str_t raw = gw_buf_str(&r->err_body);
+        gw_encoding_t enc = gw_encoding_parse(gw_buf_str(&r->err_encoding));
+        if (enc != GW_ENCODING_IDENTITY && enc != GW_ENCODING_UNSUPPORTED) {
+            gw_decoder_t *d = gw_decoder_new(enc, MAX_ERROR_BODY);
+            if (d && gw_decoder_feed(d, raw.base, raw.len, &decoded) == GW_OK)
+                raw = gw_buf_str(&decoded);
+            gw_decoder_free(d);
+        }
         gw_buf_t rewritten;
         gw_buf_init(&rewritten, GW_BUF_UNLIMITED);
-        r->tr->vt->response_error(r->tr, r->up_status, gw_buf_str(&r->err_content_type), gw_buf_str(&r->err_body),
-                                  &rewritten);
-        gw_str_t body = rewritten.len ? gw_buf_str(&rewritten) : gw_buf_str(&r->err_body);
+        r->tr->vt->response_error(r->tr, r->up_status, eh, r->n_err_spans, raw, &rewritten);
+        gw_str_t body = rewritten.len ? gw_buf_str(&rewritten) : raw;
         gw_str_t ctype = rewritten.len || r->err_content_type.len == 0 ? GW_STR("application/json")
                                                                        : gw_buf_str(&r->err_content_type);
         gw_http_header_t h = {GW_STR("Content-Type"), ctype};
         gw_http_response_head(r->http, r->up_status, &h, 1, (int64_t)body.len);
         gw_http_response_body(r->http, body.base, body.len);
         gw_buf_free(&rewritten);
+        gw_buf_free(&decoded);
         r->failed = true;
         complete(r, 0);
         return;
@@ -332,7 +371,8 @@ static void on_up_done(void *ud, int status, const char *detail)
          * silent truncation that looks complete, and no [DONE]. */
         char msg[256];
         snprintf(msg, sizeof(msg), "%s during the response stream: %s", what, detail ? detail : "");
-        stream_error_event(r, status == GW_UPSTREAM_ETIMEOUT ? "timeout_error" : "api_error", msg);
+        stream_error_event(r, status == GW_UPSTREAM_ETIMEOUT ? 504 : 502,
+                           status == GW_UPSTREAM_ETIMEOUT ? "timeout_error" : "api_error", msg);
         complete(r, 0);
     } else {
         complete(r, 1);
@@ -388,6 +428,16 @@ static bool header_in_mutation(const gw_header_mutation_t *m, gw_str_t name)
     return false;
 }
 
+static bool translator_sets(const gw_translate_output_t *o, gw_str_t name)
+{
+    if (o->content_type[0] && gw_str_case_eq_lit(name, "content-type"))
+        return true;
+    for (size_t i = 0; i < o->n_headers; i++)
+        if (gw_str_case_eq(name, gw_str_c(o->headers[i].name)))
+            return true;
+    return false;
+}
+
 static bool is_auth_header(gw_str_t name)
 {
     return gw_str_case_eq_lit(name, "authorization") || gw_str_case_eq_lit(name, "api-key") ||
@@ -399,7 +449,7 @@ static void send_upstream(llm_req_t *r)
     gw_gateway_t *g = r->g;
     const gw_backend_t *b = r->backend;
     gw_http_req_t *http = r->http;
-    gw_http_header_t hdrs[GW_HTTP_MAX_HEADERS + 24];
+    gw_http_header_t hdrs[GW_HTTP_MAX_HEADERS + GW_TRANSLATE_MAX_HEADERS + 24];
     size_t n = 0;
     bool has_request_id = false;
     for (size_t i = 0; i < http->n_headers && n < GW_HTTP_MAX_HEADERS; i++) {
@@ -412,10 +462,16 @@ static void send_upstream(llm_req_t *r)
             continue; /* the client's credentials never reach a backend that has its own */
         if (header_in_mutation(&b->header_mutation, name))
             continue;
+        if (translator_sets(&r->out, name))
+            continue;
         if (gw_str_case_eq_lit(name, "x-request-id"))
             has_request_id = true;
         hdrs[n++] = http->headers[i];
     }
+    for (size_t i = 0; i < r->out.n_headers; i++)
+        hdrs[n++] = (gw_http_header_t){gw_str_c(r->out.headers[i].name), gw_str_c(r->out.headers[i].value)};
+    if (r->out.content_type[0])
+        hdrs[n++] = (gw_http_header_t){GW_STR("Content-Type"), gw_str_c(r->out.content_type)};
     for (size_t i = 0; i < b->header_mutation.n_set && n < GW_ARRAY_SIZE(hdrs) - 4; i++)
         hdrs[n++] = (gw_http_header_t){gw_str_c(b->header_mutation.set[i].name),
                                        gw_str_c(b->header_mutation.set[i].value)};
@@ -478,6 +534,8 @@ void gw_llm_request_start(gw_gateway_t *g, gw_http_req_t *http, gw_operation_t o
     gw_buf_init(&r->model, 4096);
     gw_buf_init(&r->err_body, MAX_ERROR_BODY);
     gw_buf_init(&r->err_content_type, 256);
+    gw_buf_init(&r->err_encoding, 64);
+    gw_buf_init(&r->err_hdr_store, 16384);
     gw_buf_init(&r->client_out, GW_BUF_UNLIMITED);
     gw_translate_output_init(&r->out);
 

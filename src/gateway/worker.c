@@ -107,6 +107,7 @@ static void worker_main(void *arg)
         .on_request = gw_gateway_on_request,
         .on_abort = gw_gateway_on_abort,
         .on_drain = gw_gateway_on_drain,
+        .on_response_end = gw_gateway_on_response_end,
         .on_conn_open = on_conn_open,
         .on_conn_close = on_conn_close,
         .format_error = gw_gateway_format_error,

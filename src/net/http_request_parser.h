@@ -30,6 +30,7 @@ struct gw_http_req_s {
     uint64_t bytes_sent; /* response body bytes */
     bool aborted;        /* client gone */
     char *head_storage;  /* owns the bytes method/target/headers point into */
+    bool logged;         /* the handler wrote this request's access-log line itself */
 };
 
 typedef struct {

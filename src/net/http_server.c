@@ -299,6 +299,8 @@ int gw_http_response_body(gw_http_req_t *req, const char *p, size_t n)
 static void request_done(gw_http_conn_t *c)
 {
     gw_http_req_t *req = c->active;
+    if (c->srv->handler.on_response_end)
+        c->srv->handler.on_response_end(req, c->srv->handler.ud);
     c->active = NULL;
     gw_http_req_free(req);
     if (c->client_gone) {
@@ -387,6 +389,7 @@ static void send_reject(gw_http_conn_t *c)
     if (req->method.base == NULL)
         req->method = GW_STR("-");
     req->keep_alive = false;
+    c->head_only = false;
     c->active = req;
     c->close_after_response = true;
     gw_buf_t body;
@@ -421,7 +424,7 @@ static void process_input(gw_http_conn_t *c)
     if (c->processing)
         return;
     c->processing = true;
-    while (!c->closing && c->active == NULL && !c->client_gone && c->inbuf.len) {
+    while (!c->closing && !c->lingering && c->active == NULL && !c->client_gone && c->inbuf.len) {
         size_t used = 0;
         int rc = gw_http_request_parser_feed(&c->parser, c->inbuf.data, c->inbuf.len, &used);
         gw_buf_consume(&c->inbuf, used);

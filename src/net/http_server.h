@@ -39,6 +39,9 @@ typedef struct {
     void (*on_abort)(gw_http_req_t *req, void *ud);
     /* Pending response bytes fell below the low-water mark after having exceeded the high one. */
     void (*on_drain)(gw_http_req_t *req, void *ud);
+    /* Every response's end, including the errors the server answers by itself, just before the
+     * request is freed (access logging; may be NULL). */
+    void (*on_response_end)(gw_http_req_t *req, void *ud);
     /* Connection accounting for metrics (may be NULL). */
     void (*on_conn_open)(void *ud);
     void (*on_conn_close)(void *ud);

@@ -132,10 +132,12 @@ static int tr_response_body(gw_translator_t *t, const char *p, size_t n, bool en
     return GW_OK;
 }
 
-static int tr_response_error(gw_translator_t *t, int status, gw_str_t content_type, gw_str_t body, gw_buf_t *out)
+static int tr_response_error(gw_translator_t *t, int status, const gw_http_header_t *headers, size_t n_headers,
+                             gw_str_t body, gw_buf_t *out)
 {
     (void)t;
-    (void)content_type;
+    (void)headers;
+    (void)n_headers;
     /* A JSON error from an OpenAI-compatible server is already in the client's format. */
     if (body.len && gw_json_validate(body.base, body.len, GW_JSON_DEFAULT_MAX_DEPTH, NULL) == GW_OK &&
         gw_json_type(body) == GW_JSON_OBJECT)
