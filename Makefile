@@ -12,7 +12,7 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror -Wno-u
 CFLAGS   ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 -pthread -fno-strict-aliasing $(WARN) -Isrc -D_GNU_SOURCE \
             -DAIGW_VERSION='"$(VERSION)"' -DAIGW_GIT_REV='"$(GIT_REV)"'
-LDLIBS   := -luv -lhttp_parser -lssl -lcrypto -lz -lbrotlidec -lbrotlienc -lpcre2-8 -lyaml -lpthread -lm
+LDLIBS   := -luv -lhttp_parser -lssl -lcrypto -lz -lbrotlidec -lbrotlienc -lpcre2-8 -lyaml -lcjson -lpthread -lm
 
 LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path src/main.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -40,7 +40,7 @@ $(BUILD)/aigw: $(BUILD)/src/main.o $(BUILD)/libaigw.a
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libaigw.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libaigw.a $(LDFLAGS) $(LDLIBS) -lcmocka -lcjson
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libaigw.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 
