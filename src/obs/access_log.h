@@ -39,6 +39,11 @@ int gw_access_log_format(const gw_access_log_entry_t *e, gw_buf_t *out);
 /* Formats and writes to stdout with a single write(2) per line. Disabled when
  * gw_access_log_enabled is false. */
 void gw_access_log_write(const gw_access_log_entry_t *e);
+/* Same, to any fd, whatever gw_access_log_enabled says (a log file, or a test's pipe). Lines are
+ * at most PIPE_BUF bytes (string fields are cut, ending in "..."), and writers in this process
+ * are serialized, so lines never interleave even after a partial write. Blocks while fd is full;
+ * on a non-blocking fd waits up to 1 s for room, then drops the line. GW_OK or GW_ERROR. */
+int gw_access_log_write_fd(int fd, const gw_access_log_entry_t *e);
 extern bool gw_access_log_enabled;
 
 #endif

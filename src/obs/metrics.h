@@ -63,5 +63,15 @@ void gw_metrics_count_request(gw_metrics_t *m, gw_str_t endpoint, int status);
  * process_resident_memory_bytes, process_virtual_memory_bytes, process_open_fds,
  * process_max_fds, process_start_time_seconds) read from /proc/self. */
 int gw_metrics_render(gw_metrics_t *const *workers, size_t n, gw_buf_t *out);
+/* The two halves of gw_metrics_render, for callers that add families of their own: the sum over
+ * the workers (GenAI histograms, aigw_* gauges and counters), and the process_* metrics. Each
+ * returns GW_OK, or GW_TOOBIG when out's cap was reached (out then ends after the last whole
+ * line that fitted, never with a cut line). A worker's gw_metrics_t must not be freed while a
+ * render reads it. NULL entries in workers are skipped. */
+int gw_metrics_render_workers(gw_metrics_t *const *workers, size_t n, gw_buf_t *out);
+int gw_metrics_render_process(gw_buf_t *out);
+/* Appends v the way the Prometheus Go client writes floats (shortest round-trip digits, exponent
+ * form below 1e-4 and from 1e+06): 0.01, 1, 262144, 1e+06, 1.048576e+06, +Inf, NaN. */
+int gw_metrics_append_double(gw_buf_t *out, double v);
 
 #endif
