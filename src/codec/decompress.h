@@ -26,10 +26,13 @@ typedef struct gw_decoder_s gw_decoder_t;
  * max_output caps the total decoded bytes (decompression-bomb guard). */
 gw_decoder_t *gw_decoder_new(gw_encoding_t enc, size_t max_output);
 /* Decodes n input bytes, appending the output to *out. Returns GW_OK, GW_TOOBIG when the total
- * output would exceed max_output, or GW_EINVAL for corrupt input. After an error the decoder
- * stays in the error state. Concatenated gzip members are decoded too. */
+ * output would exceed max_output (or out's own cap; out then holds at most max_output bytes from
+ * this decoder), or GW_EINVAL for corrupt input, including bytes after the end of the stream.
+ * After an error the decoder stays in the error state. Concatenated gzip members are decoded
+ * too. "deflate" accepts the zlib format (RFC 1950, what HTTP specifies) and, when the first two
+ * bytes are not a zlib header, raw deflate (what some servers send). */
 int gw_decoder_feed(gw_decoder_t *d, const char *in, size_t n, gw_buf_t *out);
-/* True once the compressed stream reached its proper end. */
+/* True once the compressed stream reached its proper end (false for a truncated stream). */
 bool gw_decoder_finished(const gw_decoder_t *d);
 void gw_decoder_free(gw_decoder_t *d);
 

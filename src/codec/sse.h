@@ -11,12 +11,13 @@
 typedef struct {
     gw_str_t event; /* value of the last "event:" field, empty when none */
     gw_str_t data;  /* "data:" lines joined with '\n' (no trailing newline) */
-    gw_str_t id;    /* value of the last "id:" field, empty when none */
-    bool has_id;
+    gw_str_t id;    /* value of the last "id:" field, empty when none; like the spec's last event ID
+                     * it persists across events until another id: field changes it */
+    bool has_id;    /* an id: field has been seen in the stream */
 } gw_sse_event_t;
 
-/* Return GW_OK to continue; any other value stops gw_sse_feed, which returns it. The slices are
- * valid only during the call. */
+/* Return GW_OK to continue; any other value stops gw_sse_feed, which returns it (the rest of that
+ * chunk is not parsed). The slices are valid only during the call and never NULL. */
 typedef int (*gw_sse_event_cb)(void *ud, const gw_sse_event_t *ev);
 
 typedef struct {
@@ -31,12 +32,15 @@ typedef struct {
     size_t max_event;
 } gw_sse_parser_t;
 
+/* max_event 0 means GW_SSE_DEFAULT_MAX_EVENT. */
 void gw_sse_parser_init(gw_sse_parser_t *p, size_t max_event);
 void gw_sse_parser_free(gw_sse_parser_t *p);
-/* Feeds n bytes. Returns GW_OK, GW_TOOBIG when a line or an event exceeds max_event (the parser
- * must then be discarded), or the callback's non-GW_OK value. Events are dispatched on a blank
- * line, as the spec says; an event without any data: field is still reported (data empty) when
- * it carried an event: field, so "event: ping" blocks are visible. */
+/* Feeds n bytes. Returns GW_OK, GW_TOOBIG when the line being read plus the data accumulated for
+ * the current event exceed max_event (whatever the chunking; the parser must then be discarded),
+ * or the callback's non-GW_OK value. Events are dispatched on a blank line, as the spec says; an
+ * event without any data: field is still reported (data empty) when it carried an event: field,
+ * so "event: ping" blocks are visible. Bytes are passed through as they are (no U+FFFD
+ * replacement): payloads are validated by whoever parses them. */
 int gw_sse_feed(gw_sse_parser_t *p, const char *buf, size_t n, gw_sse_event_cb cb, void *ud);
 /* At end of stream: true when bytes of an unfinished event are pending (the stream was cut). */
 bool gw_sse_has_partial(const gw_sse_parser_t *p);

@@ -33,7 +33,7 @@ int gw_buf_append_byte(gw_buf_t *b, char c);
 int gw_buf_append_u64(gw_buf_t *b, uint64_t v);
 /* printf-style append (bounded by max). */
 int gw_buf_appendf(gw_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int gw_buf_vappendf(gw_buf_t *b, const char *fmt, va_list ap);
+int gw_buf_vappendf(gw_buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Makes room for n more bytes and returns a pointer to write them; commit with gw_buf_commit. */
 char *gw_buf_reserve(gw_buf_t *b, size_t n);
 static inline void gw_buf_commit(gw_buf_t *b, size_t n)
