@@ -27,7 +27,8 @@ run_unit_dir() {
             note_fail "$label $(basename "$t") (exit $rc, ${f:-?} failed)"
             [ "${f:-0}" -gt 1 ] && failed=$((failed + f - 1))
         fi
-        printf '%s\n' "$out" | grep -E '^\[ *(SKIPPED|  PASSED  )\]|skipped' | sed "s|^|  $label $(basename "$t"): |" | grep -i skip
+        printf '%s\n' "$out" | grep -i 'skipped' | sed "s|^|  $label $(basename "$t"): |" | head -20
+        echo "  $label $(basename "$t"): ${p:-0} passed"
     done
 }
 
@@ -38,7 +39,8 @@ run_e2e() {
     out=$(cd tests/e2e && AIGW_BIN="$PWD/../../$bin" node --test --test-reporter=tap --test-concurrency=1 *.test.mjs 2>&1); rc=$?
     p=$(printf '%s\n' "$out" | sed -n 's/^# pass \([0-9]*\)/\1/p' | tail -1)
     f=$(printf '%s\n' "$out" | sed -n 's/^# fail \([0-9]*\)/\1/p' | tail -1)
-    printf '%s\n' "$out" | grep -E '^# (Subtest|skip)|^not ok|SKIP' | sed "s|^|  $label: |" | head -200
+    printf '%s\n' "$out" | grep -E '# SKIP' | sed "s|^ *|  $label: |" | head -100
+    echo "  $label: ${p:-0} passed, ${f:-0} failed"
     passed=$((passed + ${p:-0}))
     if [ "$rc" -ne 0 ] || [ "${f:-0}" -ne 0 ]; then
         printf '%s\n' "$out" | grep -B2 -A30 '^not ok' | head -300
