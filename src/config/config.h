@@ -100,7 +100,7 @@ typedef struct {
     size_t n_matches;
     gw_backend_t *backends;
     size_t n_backends;
-    uint64_t request_timeout_ms; /* default 60000 */
+    uint64_t request_timeout_ms; /* default 60000; 0: no timeout (Gateway API "0s" disables it) */
 } gw_route_rule_t;
 
 typedef struct {

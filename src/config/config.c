@@ -1,0 +1,256 @@
+/* The configuration snapshot: schema names, reference counting (the last unref frees every
+ * string and compiled regex) and the route matcher the workers call concurrently on a shared,
+ * immutable snapshot. */
+#include "config/config.h"
+
+#include "core/alloc.h"
+#include "core/log.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+static const char *const schema_names[] = {
+    [GW_SCHEMA_OPENAI] = "OpenAI",
+    [GW_SCHEMA_AZURE_OPENAI] = "AzureOpenAI",
+    [GW_SCHEMA_ANTHROPIC] = "Anthropic",
+    [GW_SCHEMA_AWS_BEDROCK] = "AWSBedrock",
+    [GW_SCHEMA_AWS_ANTHROPIC] = "AWSAnthropic",
+    [GW_SCHEMA_GCP_VERTEX_AI] = "GCPVertexAI",
+    [GW_SCHEMA_GCP_ANTHROPIC] = "GCPAnthropic",
+    [GW_SCHEMA_COHERE] = "Cohere",
+};
+
+const char *gw_schema_name(gw_schema_t s)
+{
+    if ((size_t)s < GW_ARRAY_SIZE(schema_names) && schema_names[s] != NULL)
+        return schema_names[s];
+    return "unknown";
+}
+
+bool gw_schema_parse(const char *name, gw_schema_t *out)
+{
+    for (size_t i = 0; i < GW_ARRAY_SIZE(schema_names); i++) {
+        if (schema_names[i] != NULL && strcmp(schema_names[i], name) == 0) {
+            *out = (gw_schema_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+gw_config_t *gw_config_new(void)
+{
+    gw_config_t *c = gw_calloc(1, sizeof(*c));
+    atomic_init(&c->refcount, 1);
+    return c;
+}
+
+/* ---- regex ---- */
+
+/* Client-controlled values meet user-written patterns here, so backtracking is bounded. The
+ * match context is written once and only read afterwards, which PCRE2 allows across threads. */
+#define MATCH_LIMIT 100000
+#define DEPTH_LIMIT 10000
+
+static pthread_once_t regex_once = PTHREAD_ONCE_INIT;
+static pthread_key_t match_data_key;
+static pcre2_match_context *match_ctx;
+
+static void free_match_data(void *p)
+{
+    pcre2_match_data_free(p);
+}
+
+static void regex_init(void)
+{
+    if (pthread_key_create(&match_data_key, free_match_data) != 0)
+        abort();
+    match_ctx = pcre2_match_context_create(NULL);
+    if (match_ctx == NULL)
+        abort();
+    pcre2_set_match_limit(match_ctx, MATCH_LIMIT);
+    pcre2_set_depth_limit(match_ctx, DEPTH_LIMIT);
+}
+
+/* One match data per thread, made on first use: only whether it matched matters, so one
+ * ovector pair is enough, and the pattern is anchored at both ends at compile time. */
+static pcre2_match_data *thread_match_data(void)
+{
+    pcre2_match_data *md = pthread_getspecific(match_data_key);
+    if (md == NULL) {
+        md = pcre2_match_data_create(1, NULL);
+        if (md == NULL) {
+            gw_log_error("out of memory creating PCRE2 match data");
+            abort();
+        }
+        pthread_setspecific(match_data_key, md);
+    }
+    return md;
+}
+
+int gw_header_match_compile(gw_header_match_t *m, gw_buf_t *err)
+{
+    int errcode = 0;
+    PCRE2_SIZE erroff = 0;
+    pthread_once(&regex_once, regex_init);
+    /* ANCHORED + ENDANCHORED is a full match with proper backtracking ("a|ab" accepts "ab"),
+     * which wrapping the pattern in "^(?:...)$" would also give but can be broken by the
+     * pattern text itself. MATCH_INVALID_UTF: a header with bad UTF-8 simply fails to match. */
+    uint32_t opts = PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)m->value, strlen(m->value), opts, &errcode, &erroff, NULL);
+    if (re == NULL) {
+        PCRE2_UCHAR msg[160];
+        if (pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0)
+            memcpy(msg, "unknown error", sizeof("unknown error"));
+        if (err != NULL)
+            gw_buf_appendf(err, "%s at offset %zu", (const char *)msg, (size_t)erroff);
+        return GW_EINVAL;
+    }
+    /* Without JIT support (or on a pattern JIT refuses) the interpreter is used: slower, same answer. */
+    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    if (m->regex != NULL)
+        pcre2_code_free(m->regex);
+    m->regex = re;
+    return GW_OK;
+}
+
+static bool header_matches(const gw_header_match_t *h, gw_str_t v)
+{
+    if (v.base == NULL)
+        return false;
+    if (h->type == GW_MATCH_EXACT)
+        return gw_str_eq(v, gw_str_c(h->value));
+    if (h->regex == NULL)
+        return false;
+    pcre2_match_data *md = thread_match_data();
+    int rc = pcre2_match(h->regex, (PCRE2_SPTR)v.base, v.len, 0, 0, md, match_ctx);
+    if (rc >= 0)
+        return true; /* 0 only means "ovector too small", still a match */
+    if (rc != PCRE2_ERROR_NOMATCH)
+        gw_log_debug("header %s: regex evaluation failed (%d), treated as no match", h->name, rc);
+    return false;
+}
+
+const gw_route_rule_t *gw_config_match(const gw_config_t *c, gw_str_t (*get_header)(void *ud, gw_str_t name),
+                                       void *ud)
+{
+    if (c == NULL)
+        return NULL;
+    /* The thread key and match context exist once any regex has been compiled, and only then
+     * can a regex match be reached; this keeps an all-Exact snapshot free of the once-call. */
+    for (size_t r = 0; r < c->n_rules; r++) {
+        const gw_route_rule_t *rule = &c->rules[r];
+        if (rule->n_matches == 0)
+            return rule;
+        for (size_t i = 0; i < rule->n_matches; i++) {
+            const gw_route_match_t *m = &rule->matches[i];
+            bool all = true;
+            for (size_t j = 0; j < m->n_headers && all; j++) {
+                const gw_header_match_t *h = &m->headers[j];
+                all = header_matches(h, get_header(ud, gw_str_c(h->name)));
+            }
+            if (all)
+                return rule;
+        }
+    }
+    return NULL;
+}
+
+/* ---- lifetime ---- */
+
+static void free_auth(gw_auth_config_t *a)
+{
+    /* Wipe secrets before returning the memory to the allocator. */
+    if (a->api_key != NULL)
+        explicit_bzero(a->api_key, strlen(a->api_key));
+    if (a->credentials != NULL)
+        explicit_bzero(a->credentials, strlen(a->credentials));
+    free(a->api_key);
+    free(a->credentials);
+    free(a->region);
+    free(a->aws_profile);
+    free(a->gcp_project);
+    free(a->azure_client_id);
+    free(a->azure_tenant_id);
+}
+
+static void free_mutation(gw_header_mutation_t *hm)
+{
+    for (size_t i = 0; i < hm->n_set; i++) {
+        free(hm->set[i].name);
+        free(hm->set[i].value);
+    }
+    free(hm->set);
+    for (size_t i = 0; i < hm->n_remove; i++)
+        free(hm->remove[i]);
+    free(hm->remove);
+}
+
+static void free_backend(gw_backend_t *b)
+{
+    free(b->name);
+    free(b->service_name);
+    free(b->schema_version);
+    free(b->host);
+    free(b->sni);
+    free(b->ca_file);
+    free_auth(&b->auth);
+    free_mutation(&b->header_mutation);
+    free(b->model_name_override);
+}
+
+static void free_rule(gw_route_rule_t *r)
+{
+    free(r->route_name);
+    for (size_t i = 0; i < r->n_matches; i++) {
+        gw_route_match_t *m = &r->matches[i];
+        for (size_t j = 0; j < m->n_headers; j++) {
+            free(m->headers[j].name);
+            free(m->headers[j].value);
+            if (m->headers[j].regex != NULL)
+                pcre2_code_free(m->headers[j].regex);
+        }
+        free(m->headers);
+    }
+    free(r->matches);
+    for (size_t i = 0; i < r->n_backends; i++)
+        free_backend(&r->backends[i]);
+    free(r->backends);
+}
+
+static void config_free(gw_config_t *c)
+{
+    free(c->description);
+    for (size_t i = 0; i < c->n_rules; i++)
+        free_rule(&c->rules[i]);
+    free(c->rules);
+    for (size_t i = 0; i < c->n_models; i++) {
+        free(c->models[i].name);
+        free(c->models[i].owned_by);
+    }
+    free(c->models);
+    for (size_t i = 0; i < c->n_costs; i++) {
+        free(c->costs[i].metadata_key);
+        free(c->costs[i].cel);
+    }
+    free(c->costs);
+    free(c);
+}
+
+gw_config_t *gw_config_ref(gw_config_t *c)
+{
+    if (c != NULL)
+        atomic_fetch_add_explicit(&c->refcount, 1, memory_order_relaxed);
+    return c;
+}
+
+void gw_config_unref(gw_config_t *c)
+{
+    if (c == NULL)
+        return;
+    /* acq_rel: every reader's last access happens before the free on whichever thread drops last. */
+    if (atomic_fetch_sub_explicit(&c->refcount, 1, memory_order_acq_rel) == 1)
+        config_free(c);
+}
