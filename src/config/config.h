@@ -94,6 +94,32 @@ typedef struct {
     size_t n_headers;
 } gw_route_match_t;
 
+/* Retries of one request across attempts (BackendTrafficPolicy.spec.retry targeting the route's
+ * HTTPRoute, i.e. the AIGatewayRoute's name, or its Gateway). Each attempt picks a backend again:
+ * the same priority tier while it has healthy backends, then the next tier (fallback). */
+typedef struct {
+    uint32_t num_retries;          /* extra attempts after the first; 0: none (no policy) */
+    bool on_connect_failure;       /* trigger "connect-failure" (nothing was sent) */
+    bool on_reset;                 /* "reset": connection reset / closed before the response */
+    bool on_5xx;                   /* "5xx": any 5xx status, connect failures and resets */
+    bool on_gateway_error;         /* "gateway-error": 502, 503, 504 */
+    bool on_retriable_status;      /* "retriable-status-codes" with status_codes */
+    uint16_t status_codes[16];
+    size_t n_status_codes;
+    uint64_t per_retry_timeout_ms; /* perRetry.timeout; 0: the rule's timeout only */
+    uint64_t backoff_base_ms;      /* perRetry.backOff.baseInterval; default 25 ms */
+    uint64_t backoff_max_ms;       /* perRetry.backOff.maxInterval; default 10 x base */
+} gw_retry_policy_t;
+
+/* Passive health (outlier detection): a backend that fails consecutively is skipped for a time
+ * that grows with each ejection and comes back by itself (BackendTrafficPolicy
+ * healthCheck.passive). Always on, with these defaults when no policy says otherwise. */
+typedef struct {
+    uint32_t consecutive_failures; /* consecutive 5xx / connect errors before ejection; default 1 */
+    uint64_t base_ejection_ms;     /* first ejection; doubles per consecutive ejection; default 1000 */
+    uint64_t max_ejection_ms;      /* cap; default 30000 */
+} gw_passive_health_t;
+
 typedef struct {
     char *route_name;           /* "<ns>/<AIGatewayRoute name>" */
     gw_route_match_t *matches;  /* ORed; none = matches every request */
@@ -101,6 +127,8 @@ typedef struct {
     gw_backend_t *backends;
     size_t n_backends;
     uint64_t request_timeout_ms; /* default 60000; 0: no timeout (Gateway API "0s" disables it) */
+    gw_retry_policy_t retry;
+    gw_passive_health_t health;
 } gw_route_rule_t;
 
 typedef struct {
@@ -123,6 +151,10 @@ typedef struct gw_config_s {
     char *description;          /* one line for the start-up log, no secrets */
     uint16_t listen_port;       /* from the Gateway listener; 0: not set (CLI default 1975) */
     size_t max_request_body;    /* ClientTrafficPolicy bufferLimit; 0: default */
+    /* Listener TLS (Gateway listener protocol HTTPS, certificateRefs to a kubernetes.io/tls
+     * Secret): PEM text, NULL for plain HTTP. SECRET: the key never leaves the process. */
+    char *listen_tls_cert_pem;
+    char *listen_tls_key_pem;
     gw_route_rule_t *rules;     /* evaluated in order */
     size_t n_rules;
     gw_model_t *models;         /* served by GET /v1/models */
