@@ -24,6 +24,7 @@ typedef struct {
     gw_metrics_t *metrics;
     gw_config_t *config;  /* this worker's reference; swapped on the loop thread only */
     const gw_gateway_opts_t *opts;
+    struct gw_health_s *health; /* passive health of the backends, this worker's view */
     uint64_t rng;         /* xorshift state for weighted picks and request ids */
     size_t in_flight;
 } gw_gateway_t;

@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "gateway/health.h"
 #include "obs/access_log.h"
 
 #include <inttypes.h>
@@ -49,7 +50,16 @@ typedef struct {
     char request_id[48];
     gw_str_t request_id_s;
     char upstream_host[64];
+    /* attempts (retries and fallback) */
+    uint32_t attempts;                 /* attempts started so far */
+    const gw_backend_t *tried[16];     /* backends that failed for this request */
+    size_t n_tried;
+    uint64_t deadline_ns;              /* end of the route timeout; 0: none */
+    uv_timer_t retry_timer;            /* backoff between attempts */
+    bool retry_timer_used;
 } llm_req_t;
+
+static void attempt_start(llm_req_t *r);
 
 static double seconds_since(uint64_t start_ns, uint64_t now_ns)
 {
@@ -76,6 +86,25 @@ static gw_str_t endpoint_label(gw_operation_t op)
     case GW_OP_COUNT_TOKENS: return GW_STR("/anthropic/v1/messages/count_tokens");
     }
     return GW_STR("other");
+}
+
+static void free_request(llm_req_t *r)
+{
+    gw_translator_free(r->tr);
+    gw_translate_output_free(&r->out);
+    gw_buf_free(&r->model);
+    gw_buf_free(&r->err_body);
+    gw_buf_free(&r->err_content_type);
+    gw_buf_free(&r->err_encoding);
+    gw_buf_free(&r->err_hdr_store);
+    gw_buf_free(&r->client_out);
+    gw_config_unref(r->config);
+    free(r);
+}
+
+static void on_retry_timer_closed(uv_handle_t *h)
+{
+    free_request(h->data);
 }
 
 /* Metrics, access log, end of the client's response, and freeing. how: 0 end normally,
@@ -154,16 +183,12 @@ static void complete(llm_req_t *r, int how)
 
     g->in_flight--;
     gw_metrics_gauge_add(g->metrics, GW_GAUGE_REQUESTS_IN_FLIGHT, -1);
-    gw_translator_free(r->tr);
-    gw_translate_output_free(&r->out);
-    gw_buf_free(&r->model);
-    gw_buf_free(&r->err_body);
-    gw_buf_free(&r->err_content_type);
-    gw_buf_free(&r->err_encoding);
-    gw_buf_free(&r->err_hdr_store);
-    gw_buf_free(&r->client_out);
-    gw_config_unref(r->config);
-    free(r);
+    if (r->retry_timer_used) {
+        uv_timer_stop(&r->retry_timer);
+        uv_close((uv_handle_t *)&r->retry_timer, on_retry_timer_closed);
+        return;
+    }
+    free_request(r);
 }
 
 /* Sends an error in the OpenAI format (status, message) and completes the request. */
@@ -186,6 +211,85 @@ static void fail(llm_req_t *r, int status, const char *type, const char *code, c
     gw_buf_free(&body);
     r->failed = true;
     complete(r, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Retries, fallback and passive health */
+
+enum { OUTCOME_CONNECT, OUTCOME_RESET, OUTCOME_TIMEOUT, OUTCOME_STATUS };
+
+static void report_health(llm_req_t *r, bool ok)
+{
+    if (r->backend)
+        gw_health_report(r->g->health, r->backend->name, &r->rule->health, ok, uv_now(r->g->loop));
+}
+
+static bool retriable(const gw_retry_policy_t *p, int outcome, int status)
+{
+    switch (outcome) {
+    case OUTCOME_CONNECT: return p->on_connect_failure || p->on_5xx || p->on_gateway_error;
+    case OUTCOME_RESET: return p->on_reset || p->on_5xx;
+    case OUTCOME_TIMEOUT: return p->on_5xx || p->on_gateway_error;
+    case OUTCOME_STATUS:
+        if (p->on_5xx && status >= 500)
+            return true;
+        if (p->on_gateway_error && status >= 502 && status <= 504)
+            return true;
+        if (p->on_retriable_status)
+            for (size_t i = 0; i < p->n_status_codes; i++)
+                if (p->status_codes[i] == status)
+                    return true;
+        return false;
+    }
+    return false;
+}
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    attempt_start(t->data);
+}
+
+/* Decides whether a failed attempt is tried again (on another backend when there is one). Only
+ * before anything was sent to the client, within the retry budget and the route deadline. */
+static bool try_again(llm_req_t *r, int outcome, int status)
+{
+    const gw_retry_policy_t *p = &r->rule->retry;
+    if (r->head_sent || r->http->aborted || r->attempts > p->num_retries || !retriable(p, outcome, status))
+        return false;
+    if (r->deadline_ns && uv_hrtime() >= r->deadline_ns)
+        return false;
+    if (r->backend && r->n_tried < GW_ARRAY_SIZE(r->tried))
+        r->tried[r->n_tried++] = r->backend;
+    /* forget this attempt */
+    gw_translator_free(r->tr);
+    r->tr = NULL;
+    gw_translate_output_free(&r->out);
+    gw_translate_output_init(&r->out);
+    r->up = NULL;
+    r->up_status = 0;
+    r->upstream_2xx = false;
+    r->paused = false;
+    r->t_first_byte = 0;
+    gw_buf_reset(&r->err_body);
+    gw_buf_reset(&r->err_content_type);
+    gw_buf_reset(&r->err_encoding);
+    gw_buf_reset(&r->err_hdr_store);
+    r->n_err_spans = 0;
+    /* jittered exponential backoff, as Envoy does */
+    uint64_t base = p->backoff_base_ms ? p->backoff_base_ms : 25;
+    uint64_t max = p->backoff_max_ms ? p->backoff_max_ms : base * 10;
+    uint32_t shift = r->attempts - 1 < 16 ? r->attempts - 1 : 16;
+    uint64_t window = GW_MIN(max, base << shift);
+    uint64_t delay = gw_gateway_random(r->g) % (window + 1);
+    if (!r->retry_timer_used) {
+        uv_timer_init(r->g->loop, &r->retry_timer);
+        r->retry_timer.data = r;
+        r->retry_timer_used = true;
+    }
+    gw_log_debug("request %s: attempt %u failed, retrying in %llu ms", r->request_id, r->attempts,
+                 (unsigned long long)delay);
+    uv_timer_start(&r->retry_timer, on_retry_timer, delay, 0);
+    return true;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -226,6 +330,7 @@ static int on_up_head(void *ud, int status, const gw_http_header_t *headers, siz
         return GW_OK;
     }
     r->upstream_2xx = true;
+    report_health(r, true);
     r->tr->vt->response_head(r->tr, status, ctype, cenc);
     gw_http_header_t out[GW_HTTP_MAX_HEADERS];
     size_t m = 0;
@@ -316,6 +421,9 @@ static void on_up_done(void *ud, int status, const char *detail)
             complete(r, 0);
             return;
         }
+        report_health(r, r->up_status < 500);
+        if (try_again(r, OUTCOME_STATUS, r->up_status))
+            return;
         /* upstream 4xx/5xx: its status, and its body in the client's error format */
         gw_http_header_t eh[GW_ARRAY_SIZE(r->err_spans)];
         for (size_t i = 0; i < r->n_err_spans; i++) {
@@ -349,6 +457,14 @@ static void on_up_done(void *ud, int status, const char *detail)
         return;
     }
 
+    report_health(r, false);
+    if (!r->head_sent &&
+        try_again(r,
+                  status == GW_UPSTREAM_ECONNECT   ? OUTCOME_CONNECT
+                  : status == GW_UPSTREAM_ETIMEOUT ? OUTCOME_TIMEOUT
+                                                   : OUTCOME_RESET,
+                  0))
+        return;
     const char *what = status == GW_UPSTREAM_ETIMEOUT ? "upstream request timeout"
                        : status == GW_UPSTREAM_ECONNECT ? "upstream connect error"
                        : status == GW_UPSTREAM_EPROTO   ? "upstream protocol error"
@@ -392,27 +508,51 @@ static gw_str_t route_header(void *ud, gw_str_t name)
     return gw_http_header_find(r->http->headers, r->http->n_headers, name);
 }
 
-/* Weighted random pick among the backends of the best (lowest) priority that has any weight. */
-static const gw_backend_t *pick_backend(gw_gateway_t *g, const gw_route_rule_t *rule)
+static bool was_tried(const llm_req_t *r, const gw_backend_t *b)
 {
-    uint32_t best = UINT32_MAX;
-    for (size_t i = 0; i < rule->n_backends; i++)
-        if (rule->backends[i].priority < best && rule->backends[i].weight > 0)
-            best = rule->backends[i].priority;
-    if (best == UINT32_MAX)
-        return NULL;
-    uint64_t total = 0;
-    for (size_t i = 0; i < rule->n_backends; i++)
-        if (rule->backends[i].priority == best)
-            total += rule->backends[i].weight;
-    uint64_t x = gw_gateway_random(g) % total;
-    for (size_t i = 0; i < rule->n_backends; i++) {
-        const gw_backend_t *b = &rule->backends[i];
-        if (b->priority != best)
-            continue;
-        if (x < b->weight)
-            return b;
-        x -= b->weight;
+    for (size_t i = 0; i < r->n_tried; i++)
+        if (r->tried[i] == b)
+            return true;
+    return false;
+}
+
+/* Priority first (0 before 1 ...), then weighted random within the tier. A backend is a candidate
+ * when it has weight, is not ejected by passive health and did not already fail this request;
+ * when nothing qualifies, the conditions are relaxed in that order (better an ejected backend
+ * than none, as Envoy's panic threshold does). */
+static const gw_backend_t *pick_backend(llm_req_t *r)
+{
+    const gw_route_rule_t *rule = r->rule;
+    uint64_t now_ms = uv_now(r->g->loop);
+    for (int pass = 0; pass < 3; pass++) {
+        uint32_t best = UINT32_MAX;
+        uint64_t total = 0;
+        for (int round = 0; round < 2; round++) {
+            uint64_t x = round ? gw_gateway_random(r->g) % total : 0;
+            for (size_t i = 0; i < rule->n_backends; i++) {
+                const gw_backend_t *b = &rule->backends[i];
+                if (b->weight == 0)
+                    continue;
+                if (pass < 2 && !gw_health_available(r->g->health, b->name, now_ms))
+                    continue;
+                if (pass < 1 && was_tried(r, b))
+                    continue;
+                if (round == 0) {
+                    if (b->priority < best) {
+                        best = b->priority;
+                        total = 0;
+                    }
+                    if (b->priority == best)
+                        total += b->weight;
+                } else if (b->priority == best) {
+                    if (x < b->weight)
+                        return b;
+                    x -= b->weight;
+                }
+            }
+            if (total == 0)
+                break;
+        }
     }
     return NULL;
 }
@@ -509,7 +649,16 @@ static void send_upstream(llm_req_t *r)
         .n_headers = n,
         .body = r->out.body_changed ? gw_buf_str(&r->out.body) : gw_buf_str(&http->body),
     };
-    uint64_t total = g->opts->request_timeout_ms ? g->opts->request_timeout_ms : r->rule->request_timeout_ms;
+    /* this attempt's budget: the per-retry timeout within what is left of the route deadline */
+    uint64_t total = 0;
+    if (r->deadline_ns) {
+        uint64_t now = uv_hrtime();
+        total = r->deadline_ns > now ? (r->deadline_ns - now) / 1000000 : 1;
+        if (total == 0)
+            total = 1;
+    }
+    if (r->rule->retry.per_retry_timeout_ms && (total == 0 || r->rule->retry.per_retry_timeout_ms < total))
+        total = r->rule->retry.per_retry_timeout_ms;
     gw_upstream_timeouts_t to = {
         .connect_ms = g->opts->connect_timeout_ms,
         .total_ms = total,
@@ -584,28 +733,40 @@ void gw_llm_request_start(gw_gateway_t *g, gw_http_req_t *http, gw_operation_t o
         fail(r, 404, "invalid_request_error", "model_not_found", "%s", GW_NO_ROUTE_MESSAGE);
         return;
     }
-    r->backend = pick_backend(g, r->rule);
+    uint64_t timeout_ms = g->opts->request_timeout_ms ? g->opts->request_timeout_ms : r->rule->request_timeout_ms;
+    r->deadline_ns = timeout_ms ? http->start_ns + timeout_ms * 1000000ULL : 0;
+    attempt_start(r);
+}
+
+/* One attempt: pick a backend, translate the original body for it, send. */
+static void attempt_start(llm_req_t *r)
+{
+    gw_http_req_t *http = r->http;
+    r->attempts++;
+    r->backend = pick_backend(r);
     if (r->backend == NULL) {
         fail(r, 503, "api_error", NULL, "no backend with a non-zero weight for model %.*s", (int)GW_MIN(r->model.len, 200),
              r->model.data);
         return;
     }
-    r->tr = gw_translator_new(op, r->backend->schema);
+    r->tr = gw_translator_new(r->op, r->backend->schema);
     if (r->tr == NULL) {
         const gw_backend_t *b = r->backend;
         r->backend = NULL; /* no metrics for a request that never reached a provider */
-        fail(r, 400, "invalid_request_error", NULL, "%s is not supported by the %s backend %s", endpoint_label(op).base,
-             gw_schema_name(b->schema), b->name);
+        fail(r, 400, "invalid_request_error", NULL, "%s is not supported by the %s backend %s",
+             endpoint_label(r->op).base, gw_schema_name(b->schema), b->name);
         return;
     }
     const char *err = NULL;
     gw_translate_request_t tin = {
-        .op = op,
-        .body = body,
+        .op = r->op,
+        .body = gw_buf_str(&http->body),
         .model_raw = r->model_raw,
         .model_override = r->backend->model_name_override,
-        .stream = stream,
+        .stream = r->stream_requested,
         .backend = r->backend,
+        .headers = http->headers,
+        .n_headers = http->n_headers,
     };
     if (r->tr->vt->request(r->tr, &tin, &r->out, &err) != GW_OK) {
         fail(r, 400, "invalid_request_error", NULL, "%s", err ? err : "the request cannot be translated");

@@ -4,6 +4,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "gateway/health.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -145,6 +146,7 @@ gw_worker_t *gw_worker_start(int id, int listen_fd, gw_config_t *cfg, const gw_h
     w->opts = *opts;
     w->gw.opts = &w->opts;
     w->gw.metrics = gw_metrics_new();
+    w->gw.health = gw_health_new();
     w->gw.config = gw_config_ref(cfg);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -211,6 +213,7 @@ void gw_worker_join(gw_worker_t *w)
         gw_config_unref(pending);
     gw_config_unref(w->gw.config);
     gw_metrics_free(w->gw.metrics);
+    gw_health_free(w->gw.health);
     uv_mutex_destroy(&w->async_lock);
     free(w);
 }
