@@ -35,6 +35,10 @@ typedef struct {
     const char *model_override; /* NULL: none */
     bool stream;
     const gw_backend_t *backend;
+    /* The client's request headers, to tell whether it sent a header the backend API needs
+     * (e.g. anthropic-version) before supplying a default. May be NULL with n_headers 0. */
+    const gw_http_header_t *headers;
+    size_t n_headers;
 } gw_translate_request_t;
 
 #define GW_TRANSLATE_MAX_HEADERS 8
