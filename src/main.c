@@ -3,8 +3,8 @@
  * drains gracefully on SIGTERM / SIGINT. */
 #include "admin/admin.h"
 #include "config/config.h"
+#include "config/config_dump.h"
 #include "core/buf.h"
-#include "core/json.h"
 #include "core/log.h"
 #include "gateway/worker.h"
 #include "net/http_server.h"
@@ -42,6 +42,7 @@ static const char *const usage_main =
     "\n"
     "Usage:\n"
     "  aigw run [CONFIG.yaml] [flags]   run the gateway (aigw run --help for the flags)\n"
+    "  aigw validate CONFIG.yaml         check a configuration file; prints every problem, exit 0 when valid\n"
     "  aigw healthcheck [--admin-port N] exit 0 when the local gateway's /health answers 200\n"
     "  aigw version                      print the version\n"
     "  aigw help                         this text\n"
@@ -138,10 +139,15 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 typedef struct {
     uv_loop_t *loop;
     gw_worker_t *workers[MAX_WORKERS];
-    gw_metrics_t *metrics[MAX_WORKERS];
+    gw_metrics_t *metrics[MAX_WORKERS + 1]; /* the workers', then the main thread's (reloads) */
+    gw_metrics_t *main_metrics;
     int n_workers;
     gw_admin_t *admin;
     gw_config_t *config;
+    char *config_path;       /* the watched file, NULL when configured from the environment */
+    uv_fs_event_t watch;     /* the file's directory: editors replace files by renaming */
+    bool watching;
+    uv_timer_t reload_timer; /* coalesces bursts of file events */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_poll;
     uint64_t drain_deadline;
@@ -155,6 +161,82 @@ static void close_signal_handles(app_t *app)
     uv_close((uv_handle_t *)&app->sig_term, NULL);
     uv_close((uv_handle_t *)&app->sig_int, NULL);
     uv_close((uv_handle_t *)&app->sig_hup, NULL);
+    uv_close((uv_handle_t *)&app->reload_timer, NULL);
+    if (app->watching) {
+        uv_fs_event_stop(&app->watch);
+        uv_close((uv_handle_t *)&app->watch, NULL);
+        app->watching = false;
+    }
+}
+
+/* Parses and validates the file on the main thread; a valid snapshot replaces the old one in
+ * every worker (requests in flight finish on the one they hold), an invalid one changes
+ * nothing. */
+static void reload_config(app_t *app, const char *why)
+{
+    if (app->config_path == NULL || app->draining) {
+        gw_log_info("%s: nothing to reload (configured from the environment)", why);
+        return;
+    }
+    gw_buf_t errors;
+    gw_buf_init(&errors, 1 << 20);
+    gw_config_t *next = gw_config_load_file(app->config_path, &errors);
+    if (next == NULL) {
+        gw_metrics_counter_add(app->main_metrics, GW_COUNTER_CONFIG_RELOADS_FAILED, 1);
+        gw_log_error("%s: %s is invalid, keeping configuration generation %llu:\n%s", why, app->config_path,
+                     (unsigned long long)app->config->generation, gw_buf_cstr(&errors));
+        gw_buf_free(&errors);
+        return;
+    }
+    gw_buf_free(&errors);
+    next->generation = app->config->generation + 1;
+    for (int i = 0; i < app->n_workers; i++)
+        gw_worker_set_config(app->workers[i], next);
+    gw_config_unref(app->config);
+    app->config = next;
+    gw_metrics_counter_add(app->main_metrics, GW_COUNTER_CONFIG_RELOADS_OK, 1);
+    gw_metrics_gauge_add(app->main_metrics, GW_GAUGE_CONFIG_GENERATION, 1);
+    gw_log_info("%s: configuration generation %llu loaded from %s (%zu rules, %zu models)", why,
+                (unsigned long long)next->generation, app->config_path, next->n_rules, next->n_models);
+}
+
+static void on_reload_timer(uv_timer_t *t)
+{
+    reload_config(t->data, "file changed");
+}
+
+static void on_config_file_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    app_t *app = h->data;
+    (void)events;
+    if (status < 0)
+        return;
+    const char *base = strrchr(app->config_path, '/');
+    base = base ? base + 1 : app->config_path;
+    if (filename && strcmp(filename, base) != 0)
+        return;
+    uv_timer_start(&app->reload_timer, on_reload_timer, 50, 0);
+}
+
+static void watch_config(app_t *app)
+{
+    char dir[4096];
+    const char *slash = strrchr(app->config_path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == app->config_path)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - app->config_path), app->config_path);
+    uv_fs_event_init(app->loop, &app->watch);
+    app->watch.data = app;
+    int rc = uv_fs_event_start(&app->watch, on_config_file_event, dir, 0);
+    if (rc != 0) {
+        gw_log_warn("cannot watch %s for changes (%s); SIGHUP still reloads", dir, uv_strerror(rc));
+        uv_close((uv_handle_t *)&app->watch, NULL);
+        return;
+    }
+    app->watching = true;
 }
 
 static void on_drain_poll(uv_timer_t *t)
@@ -205,21 +287,17 @@ static void on_stop_signal(uv_signal_t *s, int signum)
 
 static void on_hup(uv_signal_t *s, int signum)
 {
-    (void)s;
     (void)signum;
-    gw_log_info("SIGHUP: configuration reload is not available for this configuration source");
+    reload_config(s->data, "SIGHUP");
 }
 
 static void config_dump(gw_buf_t *out, void *ud)
 {
     app_t *app = ud;
-    gw_buf_appendf(out, "{\"generation\":%llu,\"description\":", (unsigned long long)app->config->generation);
-    const char *d = app->config->description ? app->config->description : "";
-    gw_json_append_string(out, d, strlen(d));
-    gw_buf_appendf(out, ",\"rules\":%zu,\"models\":%zu}\n", app->config->n_rules, app->config->n_models);
+    gw_config_dump_json(app->config, out);
 }
 
-static gw_config_t *load_config(const run_opts_t *o)
+static gw_config_t *load_config(const run_opts_t *o, char **used_path)
 {
     gw_buf_t errors;
     gw_buf_init(&errors, 1 << 20);
@@ -241,6 +319,8 @@ static gw_config_t *load_config(const run_opts_t *o)
         cfg = gw_config_load_file(path, &errors);
         if (cfg == NULL)
             fprintf(stderr, "aigw: %s: invalid configuration:\n%s", path, gw_buf_cstr(&errors));
+        else
+            *used_path = realpath(path, NULL);
     } else {
         cfg = gw_config_from_env(NULL, &errors);
         if (cfg == NULL)
@@ -258,9 +338,11 @@ static int cmd_run(run_opts_t *o)
     gw_access_log_enabled = !o->no_access_log;
     signal(SIGPIPE, SIG_IGN);
 
-    gw_config_t *cfg = load_config(o);
+    char *config_path = NULL;
+    gw_config_t *cfg = load_config(o, &config_path);
     if (cfg == NULL)
         return 1;
+    cfg->generation = 1;
     if (cfg->description)
         gw_log_info("%s", cfg->description);
     if (o->limits.max_body_bytes == 0)
@@ -287,14 +369,18 @@ static int cmd_run(run_opts_t *o)
     }
 
     app.loop = uv_default_loop();
-    app.config = cfg;
+    app.config = gw_config_ref(cfg);
+    app.config_path = config_path;
+    app.main_metrics = gw_metrics_new();
+    gw_metrics_gauge_add(app.main_metrics, GW_GAUGE_CONFIG_GENERATION, 1);
     app.drain_timeout_ms = o->drain_timeout_ms;
     for (int i = 0; i < o->workers; i++) {
         app.workers[i] = gw_worker_start(i, fds[i], cfg, &o->limits, &o->gateway);
         app.metrics[i] = gw_worker_metrics(app.workers[i]);
     }
     app.n_workers = o->workers;
-    gw_admin_sources_t src = {app.metrics, (size_t)app.n_workers, config_dump, &app};
+    app.metrics[app.n_workers] = app.main_metrics;
+    gw_admin_sources_t src = {app.metrics, (size_t)app.n_workers + 1, config_dump, &app};
     app.admin = gw_admin_start(app.loop, admin_fd, &src);
     if (app.admin == NULL)
         return 1;
@@ -305,6 +391,10 @@ static int cmd_run(run_opts_t *o)
     uv_signal_start(&app.sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&app.sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&app.sig_hup, on_hup, SIGHUP);
+    uv_timer_init(app.loop, &app.reload_timer);
+    app.reload_timer.data = &app;
+    if (app.config_path)
+        watch_config(&app);
     gw_admin_set_ready(app.admin, true);
     gw_log_info("aigw %s listening on http://%s:%d (admin http://%s:%d), %d worker%s", AIGW_VERSION,
                 o->listen_address, port, o->listen_address, o->admin_port, o->workers, o->workers == 1 ? "" : "s");
@@ -314,7 +404,10 @@ static int cmd_run(run_opts_t *o)
     for (int i = 0; i < app.n_workers; i++)
         gw_worker_join(app.workers[i]);
     uv_loop_close(app.loop);
+    gw_config_unref(app.config);
     gw_config_unref(cfg);
+    gw_metrics_free(app.main_metrics);
+    free(app.config_path);
     gw_log_info("drained, exiting");
     return 0;
 }
@@ -362,6 +455,25 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("aigw %s (%s)\n", AIGW_VERSION, AIGW_GIT_REV);
+        return 0;
+    }
+    if (strcmp(argv[1], "validate") == 0) {
+        if (argc != 3 || argv[2][0] == '-') {
+            fputs("Usage: aigw validate CONFIG.yaml   (prints every problem; exit 0 when the file is valid)\n",
+                  argc == 3 && strcmp(argv[2], "--help") == 0 ? stdout : stderr);
+            return argc == 3 && strcmp(argv[2], "--help") == 0 ? 0 : 2;
+        }
+        gw_buf_t errors;
+        gw_buf_init(&errors, 1 << 20);
+        gw_config_t *cfg = gw_config_load_file(argv[2], &errors);
+        if (cfg == NULL) {
+            fputs(gw_buf_cstr(&errors), stderr);
+            gw_buf_free(&errors);
+            return 1;
+        }
+        printf("%s: valid (%zu rules, %zu models)\n", argv[2], cfg->n_rules, cfg->n_models);
+        gw_config_unref(cfg);
+        gw_buf_free(&errors);
         return 0;
     }
     if (strcmp(argv[1], "healthcheck") == 0) {

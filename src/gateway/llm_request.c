@@ -286,6 +286,7 @@ static bool try_again(llm_req_t *r, int outcome, int status)
         r->retry_timer.data = r;
         r->retry_timer_used = true;
     }
+    gw_metrics_counter_add(r->g->metrics, GW_COUNTER_UPSTREAM_RETRIES, 1);
     gw_log_debug("request %s: attempt %u failed, retrying in %llu ms", r->request_id, r->attempts,
                  (unsigned long long)delay);
     uv_timer_start(&r->retry_timer, on_retry_timer, delay, 0);

@@ -76,9 +76,14 @@ static const struct {
     [GW_GAUGE_DOWNSTREAM_CONNECTIONS] = {"aigw_downstream_connections", "Open client connections."},
     [GW_GAUGE_UPSTREAM_CONNECTIONS] = {"aigw_upstream_connections", "Open upstream connections, active and idle."},
     [GW_GAUGE_REQUESTS_IN_FLIGHT] = {"aigw_requests_in_flight", "Requests being served."},
+    [GW_GAUGE_CONFIG_GENERATION] = {"aigw_config_generation", "Generation of the active configuration."},
 }, counter_desc[GW_COUNTER_COUNT] = {
     [GW_COUNTER_DOWNSTREAM_CONNECTIONS_TOTAL] = {"aigw_downstream_connections_total", "Client connections accepted."},
     [GW_COUNTER_UPSTREAM_CONNECTIONS_TOTAL] = {"aigw_upstream_connections_total", "Upstream connections opened."},
+    [GW_COUNTER_CONFIG_RELOADS_OK] = {"aigw_config_reloads_total", "Configuration reloads applied."},
+    [GW_COUNTER_CONFIG_RELOADS_FAILED] = {"aigw_config_reload_failures_total",
+                                          "Configuration reloads refused (the previous configuration stays)."},
+    [GW_COUNTER_UPSTREAM_RETRIES] = {"aigw_upstream_retries_total", "Upstream attempts after the first one."},
 };
 
 /* One label set of one family. Everything but v[] is written once by the owner before the series

@@ -44,6 +44,7 @@ typedef enum {
     GW_GAUGE_DOWNSTREAM_CONNECTIONS = 0, /* open client connections */
     GW_GAUGE_UPSTREAM_CONNECTIONS,       /* open upstream connections (active + idle in pools) */
     GW_GAUGE_REQUESTS_IN_FLIGHT,         /* requests being served */
+    GW_GAUGE_CONFIG_GENERATION,          /* generation of the active configuration (main thread) */
     GW_GAUGE_COUNT
 } gw_gauge_t;
 void gw_metrics_gauge_add(gw_metrics_t *m, gw_gauge_t g, int64_t delta);
@@ -51,6 +52,9 @@ void gw_metrics_gauge_add(gw_metrics_t *m, gw_gauge_t g, int64_t delta);
 typedef enum {
     GW_COUNTER_DOWNSTREAM_CONNECTIONS_TOTAL = 0, /* accepted client connections */
     GW_COUNTER_UPSTREAM_CONNECTIONS_TOTAL,       /* upstream connections opened */
+    GW_COUNTER_CONFIG_RELOADS_OK,                /* configuration reloads applied (main thread) */
+    GW_COUNTER_CONFIG_RELOADS_FAILED,            /* reloads refused: the old configuration stays */
+    GW_COUNTER_UPSTREAM_RETRIES,                 /* attempts after the first (retries and fallback) */
     GW_COUNTER_COUNT
 } gw_counter_t;
 void gw_metrics_counter_add(gw_metrics_t *m, gw_counter_t c, uint64_t delta);
