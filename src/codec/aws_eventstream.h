@@ -38,16 +38,18 @@ typedef struct {
     size_t n_headers;
     gw_str_t payload;
     uint32_t prelude_crc, message_crc;
+    uint32_t total_length, headers_length; /* as framed (prelude fields), for diagnostics and tests */
 } gw_es_message_t;
 
-/* Return GW_OK to continue; another value stops gw_eventstream_feed, which returns it. Slices are
- * valid only during the call. */
+/* Return GW_OK to continue; another value stops gw_eventstream_feed, which returns it (the rest of
+ * that chunk is not read, so the decoder is then done). Slices are valid only during the call. */
 typedef int (*gw_es_message_cb)(void *ud, const gw_es_message_t *msg);
 
 typedef struct {
     gw_buf_t pending;   /* bytes of an incomplete message */
     gw_es_header_t headers[GW_EVENTSTREAM_MAX_HEADER_COUNT];
     bool failed;
+    int failed_rc;     /* GW_EINVAL or GW_TOOBIG, returned again by every later feed */
     const char *error; /* static description after a failure */
 } gw_eventstream_decoder_t;
 
@@ -62,7 +64,11 @@ bool gw_eventstream_has_partial(const gw_eventstream_decoder_t *d);
 /* The string value of a header by name, or GW_STR_NULL. */
 gw_str_t gw_es_header_string(const gw_es_message_t *m, const char *name);
 
-/* Encodes one message (for tests and fake upstreams): appends the framed bytes to out. */
+/* Encodes one message (for tests and fake upstreams): appends the framed bytes to out. Returns GW_OK,
+ * GW_EINVAL for a header the decoder would refuse or could not give back unchanged (empty or
+ * >255-byte name, unknown type, value out of its type's range, UUID not 16 bytes, BYTES/STRING
+ * over 65535 bytes, more than GW_EVENTSTREAM_MAX_HEADER_COUNT headers), or GW_TOOBIG beyond the
+ * size limits or out's cap (out unchanged). BOOL headers take their value from the type. */
 int gw_eventstream_encode(const gw_es_header_t *headers, size_t n_headers, gw_str_t payload, gw_buf_t *out);
 
 #endif
