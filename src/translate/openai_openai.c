@@ -11,15 +11,22 @@
 
 #include <stdlib.h>
 
-/* Bodies larger than this are still forwarded in full; only usage extraction gives up on them. */
-#define OBSERVE_MAX_BODY (64u << 20)
+/* Non-streaming bodies up to this size are kept whole and parsed at the end. Beyond it (large
+ * embeddings batches) only a head and a tail window are kept, so memory per request stays bounded
+ * whatever the body size; usage and model are then read from the windows, where OpenAI-schema
+ * servers put them. */
+#define OBSERVE_WHOLE_MAX (1u << 20)
+#define OBSERVE_WINDOW (64u << 10)
+#define OBSERVE_MAX_DECODED (64u << 20)  /* decompression-bomb guard for the private decoder */
 
 typedef struct {
     gw_translator_t base;
     gw_operation_t op;
     gw_decoder_t *decoder;  /* NULL for identity bodies */
     gw_sse_parser_t sse;
-    gw_buf_t body;          /* decoded non-streaming body, for usage at the end */
+    gw_buf_t body;          /* decoded non-streaming body (or its head window once too large) */
+    gw_buf_t tail;          /* last bytes of a body too large to keep whole */
+    bool windowed;          /* body holds only the head window */
     gw_buf_t scratch;       /* decoded piece of the current chunk */
     bool observe_failed;    /* corrupt encoding or oversized body: stop observing */
 } openai_tr_t;
@@ -74,7 +81,7 @@ static int tr_response_head(gw_translator_t *t, int status, gw_str_t content_typ
     if (enc == GW_ENCODING_UNSUPPORTED)
         o->observe_failed = true;
     else if (enc != GW_ENCODING_IDENTITY)
-        o->decoder = gw_decoder_new(enc, OBSERVE_MAX_BODY);
+        o->decoder = gw_decoder_new(enc, OBSERVE_MAX_DECODED);
     const char *es = "text/event-stream";
     t->stream_response = content_type.len >= strlen(es) && gw_str_case_eq(gw_str(content_type.base, strlen(es)),
                                                                            gw_str_c(es));
@@ -103,9 +110,110 @@ static void observe(openai_tr_t *o, const char *p, size_t n)
     if (o->base.stream_response) {
         if (gw_sse_feed(&o->sse, p, n, on_sse_event, o) != GW_OK)
             o->observe_failed = true;
-    } else if (gw_buf_append(&o->body, p, n) != GW_OK) {
-        o->observe_failed = true;
+        return;
     }
+    if (!o->windowed && o->body.len + n <= OBSERVE_WHOLE_MAX) {
+        gw_buf_append(&o->body, p, n);
+        return;
+    }
+    if (!o->windowed) {
+        /* switch to windows: keep the head, start the tail with what is beyond it */
+        o->windowed = true;
+        if (o->body.len > OBSERVE_WINDOW) {
+            gw_buf_append(&o->tail, o->body.data + OBSERVE_WINDOW, o->body.len - OBSERVE_WINDOW);
+            o->body.len = OBSERVE_WINDOW;
+        }
+    }
+    if (n >= OBSERVE_WINDOW) {
+        gw_buf_reset(&o->tail);
+        gw_buf_append(&o->tail, p + n - OBSERVE_WINDOW, OBSERVE_WINDOW);
+        return;
+    }
+    if (o->tail.len + n > 2 * OBSERVE_WINDOW)
+        gw_buf_consume(&o->tail, o->tail.len + n - OBSERVE_WINDOW);
+    gw_buf_append(&o->tail, p, n);
+}
+
+/* The JSON value starting at p (an object or a string), by bracket matching that respects
+ * strings; 0 when it does not end inside the window. */
+static size_t value_extent(const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (*p == '"') {
+        for (size_t i = 1; i < n; i++) {
+            if (p[i] == '\\')
+                i++;
+            else if (p[i] == '"')
+                return i + 1;
+        }
+        return 0;
+    }
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0)
+                return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* Finds the last `"key"` followed by ':' in the window and appends `"key":<value>` to doc. */
+static bool copy_member(gw_str_t win, const char *key, gw_buf_t *doc)
+{
+    size_t klen = strlen(key);
+    for (size_t i = win.len; i-- > 0;) {
+        if (win.base[i] != '"' || i + klen + 2 > win.len || memcmp(win.base + i + 1, key, klen) != 0 ||
+            win.base[i + klen + 1] != '"')
+            continue;
+        size_t j = i + klen + 2;
+        while (j < win.len && (win.base[j] == ' ' || win.base[j] == '\n' || win.base[j] == '\r' || win.base[j] == '\t'))
+            j++;
+        if (j >= win.len || win.base[j] != ':')
+            continue;
+        j++;
+        while (j < win.len && (win.base[j] == ' ' || win.base[j] == '\n' || win.base[j] == '\r' || win.base[j] == '\t'))
+            j++;
+        size_t ext = value_extent(win.base + j, win.len - j);
+        if (ext == 0)
+            continue;
+        if (doc->len > 1)
+            gw_buf_append_byte(doc, ',');
+        gw_buf_appendf(doc, "\"%s\":", key);
+        gw_buf_append(doc, win.base + j, ext);
+        return true;
+    }
+    return false;
+}
+
+static void usage_from_windows(openai_tr_t *o)
+{
+    gw_buf_t doc;
+    gw_buf_init(&doc, 4 * OBSERVE_WINDOW);
+    gw_buf_append_byte(&doc, '{');
+    bool have_usage = copy_member(gw_buf_str(&o->tail), "usage", &doc);
+    if (!copy_member(gw_buf_str(&o->tail), "model", &doc))
+        copy_member(gw_buf_str(&o->body), "model", &doc);
+    gw_buf_append_byte(&doc, '}');
+    if (have_usage && gw_json_validate(doc.data, doc.len, GW_JSON_DEFAULT_MAX_DEPTH, NULL) == GW_OK) {
+        gw_token_usage_t u = {0};
+        gw_buf_reset(&o->base.response_model);
+        if (gw_openai_usage_from_body(gw_buf_str(&doc), &u, &o->base.response_model) == GW_OK)
+            o->base.usage = u;
+    }
+    gw_buf_free(&doc);
 }
 
 static int tr_response_body(gw_translator_t *t, const char *p, size_t n, bool end, gw_buf_t *out)
@@ -123,7 +231,9 @@ static int tr_response_body(gw_translator_t *t, const char *p, size_t n, bool en
             observe(o, p, n);
         }
     }
-    if (end && !o->observe_failed && !t->stream_response && o->body.len) {
+    if (end && !o->observe_failed && !t->stream_response && o->windowed) {
+        usage_from_windows(o);
+    } else if (end && !o->observe_failed && !t->stream_response && o->body.len) {
         gw_token_usage_t u = {0};
         gw_buf_reset(&t->response_model);
         if (gw_openai_usage_from_body(gw_buf_str(&o->body), &u, &t->response_model) == GW_OK)
@@ -161,6 +271,7 @@ static void tr_destroy(gw_translator_t *t)
     gw_decoder_free(o->decoder);
     gw_sse_parser_free(&o->sse);
     gw_buf_free(&o->body);
+    gw_buf_free(&o->tail);
     gw_buf_free(&o->scratch);
     gw_buf_free(&t->response_model);
     free(o);
@@ -182,7 +293,8 @@ gw_translator_t *gw_openai_openai_new(gw_operation_t op)
     o->op = op;
     gw_buf_init(&o->base.response_model, 1024);
     gw_sse_parser_init(&o->sse, GW_SSE_DEFAULT_MAX_EVENT);
-    gw_buf_init(&o->body, OBSERVE_MAX_BODY);
-    gw_buf_init(&o->scratch, OBSERVE_MAX_BODY);
+    gw_buf_init(&o->body, OBSERVE_WHOLE_MAX);
+    gw_buf_init(&o->tail, 2 * OBSERVE_WINDOW);
+    gw_buf_init(&o->scratch, GW_BUF_UNLIMITED);
     return &o->base;
 }
