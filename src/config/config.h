@@ -44,6 +44,9 @@ typedef struct {
     char *gcp_project;  /* gcpCredentials.projectName */
     char *azure_client_id;
     char *azure_tenant_id;
+    /* Attached by the main thread after loading (auth/auth.c), shared by every snapshot that has
+     * the same credential source; not owned by the snapshot. */
+    struct gw_aws_credentials_provider_s *aws_provider;
 } gw_auth_config_t;
 
 typedef struct {
