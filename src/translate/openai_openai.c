@@ -42,10 +42,50 @@ static const char *endpoint_suffix(gw_operation_t op)
     }
 }
 
+/* Azure OpenAI: the deployment (the model, or its override) is in the path, the API version in
+ * the query; the body goes as it is. */
+static int azure_request(openai_tr_t *o, const gw_translate_request_t *in, gw_translate_output_t *out,
+                         const char **err)
+{
+    gw_buf_t model;
+    gw_buf_init(&model, 4096);
+    if (in->model_override && *in->model_override)
+        gw_buf_append(&model, in->model_override, strlen(in->model_override));
+    else if (gw_json_string_unescape(in->model_raw, &model) != GW_OK) {
+        gw_buf_free(&model);
+        *err = "the model name cannot be read";
+        return GW_EINVAL;
+    }
+    gw_buf_reset(&out->path);
+    gw_buf_append_lit(&out->path, "/openai/deployments/");
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < model.len; i++) {
+        unsigned char c = (unsigned char)model.data[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+            c == '.' || c == '~') {
+            gw_buf_append_byte(&out->path, (char)c);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            gw_buf_append(&out->path, e, 3);
+        }
+    }
+    gw_buf_free(&model);
+    gw_buf_append(&out->path, endpoint_suffix(o->op), strlen(endpoint_suffix(o->op)));
+    const char *version = in->backend->schema_version;
+    if (version && *version) {
+        gw_buf_append_lit(&out->path, "?api-version=");
+        gw_buf_append(&out->path, version, strlen(version));
+    }
+    out->body_changed = false;
+    return GW_OK;
+}
+
 static int tr_request(gw_translator_t *t, const gw_translate_request_t *in, gw_translate_output_t *out,
                       const char **err)
 {
     openai_tr_t *o = (openai_tr_t *)t;
+    if (in->backend->schema == GW_SCHEMA_AZURE_OPENAI)
+        return azure_request(o, in, out, err);
     const char *version = in->backend->schema_version ? in->backend->schema_version : "v1";
     gw_buf_reset(&out->path);
     if (*version) {

@@ -108,12 +108,34 @@ static void test_request_path_and_override(void **state)
     gw_translator_free(t);
 }
 
+static void test_azure_path(void **state)
+{
+    (void)state;
+    gw_backend_t b = {0};
+    b.schema = GW_SCHEMA_AZURE_OPENAI;
+    b.schema_version = "2025-01-01-preview";
+    gw_translator_t *t = gw_translator_new(GW_OP_EMBEDDINGS, GW_SCHEMA_AZURE_OPENAI);
+    const char *body = "{\"model\":\"my deploy/1\",\"input\":\"x\"}";
+    gw_translate_request_t in = {.op = GW_OP_EMBEDDINGS, .body = gw_str_c(body), .backend = &b};
+    in.model_raw = gw_str(strstr(body, "\"my"), 13);
+    gw_translate_output_t out;
+    gw_translate_output_init(&out);
+    const char *err = NULL;
+    assert_int_equal(t->vt->request(t, &in, &out, &err), GW_OK);
+    assert_true(gw_str_eq_lit(gw_buf_str(&out.path),
+                              "/openai/deployments/my%20deploy%2F1/embeddings?api-version=2025-01-01-preview"));
+    assert_false(out.body_changed);
+    gw_translate_output_free(&out);
+    gw_translator_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_windowed_large_body),
         cmocka_unit_test(test_gzip_large_body),
         cmocka_unit_test(test_request_path_and_override),
+        cmocka_unit_test(test_azure_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
