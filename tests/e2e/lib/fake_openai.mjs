@@ -248,11 +248,16 @@ export class FakeOpenAI {
     })();
     await readDone;
     if (!rec.bodyComplete) return;
+    // Subclasses (fake Anthropic / Bedrock) inspect what arrived, e.g. verify a signature.
+    if (this.inspect) {
+      try { this.inspect(rec, req); } catch (e) { rec.inspectError = String(e && e.stack || e); }
+    }
 
     if (typeof spec === 'function') spec = await spec(rec, req, res);
     if (spec === 'handled') return;
-    if (!spec) spec = defaultResponse(rec);
-    else if (!RESPONSE_KEYS.some((k) => spec[k] !== undefined)) spec = { ...defaultResponse(rec), ...spec };
+    const dflt = (r) => (this.defaultResponder ? this.defaultResponder(r) : defaultResponse(r));
+    if (!spec) spec = dflt(rec);
+    else if (!RESPONSE_KEYS.some((k) => spec[k] !== undefined)) spec = { ...dflt(rec), ...spec };
     rec.spec = spec;
     try {
       await this._respond(spec, rec, req, res);
