@@ -50,10 +50,21 @@ function contentTypeFor(file, recorded) {
  * Interactions without a recorded URL (response-only fixtures) get url/path null and status 200.
  */
 export function listOpenAICases() {
-  if (!haveTestdata()) return [];
+  return listProviderCases('openai');
+}
+
+/** Directory of one provider of the corpus (anthropic, bedrock-converse, bedrock-invoke, ...). */
+export function providerDir(provider) {
+  return path.join(TESTDATA_DIR, 'providers', provider);
+}
+
+/** Every case of one provider of the corpus, in the shape listOpenAICases returns. */
+export function listProviderCases(provider) {
+  const root = providerDir(provider);
+  if (!haveTestdata() || !fs.existsSync(root)) return [];
   const out = [];
-  for (const category of fs.readdirSync(OPENAI_DIR).sort()) {
-    const cdir = path.join(OPENAI_DIR, category);
+  for (const category of fs.readdirSync(root).sort()) {
+    const cdir = path.join(root, category);
     if (!fs.statSync(cdir).isDirectory()) continue;
     for (const name of fs.readdirSync(cdir).sort()) {
       const dir = path.join(cdir, name);
@@ -69,6 +80,7 @@ export function listOpenAICases() {
         }
         return {
           index: it.index,
+          requestHeaders: it.request_headers || {},
           method: it.method || null,
           url: it.url || null,
           path: urlPath,
