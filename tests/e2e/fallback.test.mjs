@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startFakeOpenAI } from './lib/fake_openai.mjs';
-import { startGateway, closedPort, runAigw, tmpDir, T, CLIENT_KEY } from './lib/gateway.mjs';
+import { startGateway, closedPort, runAigw, tmpDir, fetchT, T, CLIENT_KEY } from './lib/gateway.mjs';
 import { post, shutdownTest, assertSameBytes } from './lib/common.mjs';
 import { parseProm, total } from './lib/prom.mjs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -302,6 +302,17 @@ test('x-ai-eg-* and pseudo headers are protected from header mutations', async (
     }
   }
   void t;
+});
+
+test('/config_dump shows the BackendTrafficPolicy retry on its route only', async () => {
+  const dump = JSON.parse(await (await fetchT(`${gw.adminURL}/config_dump`)).text());
+  const fb = dump.rules.filter((r) => /fb-route$/.test(r.route));
+  const plain = dump.rules.filter((r) => /plain-route$/.test(r.route));
+  assert.equal(fb.length, 6);
+  assert.equal(plain.length, 1);
+  for (const r of fb) assert.equal(r.retry.numRetries, 3, `${r.route}: numRetries`);
+  for (const r of plain) assert.equal(r.retry.numRetries, 0, 'no policy, no retry');
+  for (const k of ['a', 'b', 'p0', 'h', 'r']) assert.ok(!JSON.stringify(dump).includes(KEY(k)), `key ${k} in /config_dump`);
 });
 
 shutdownTest(() => [gw]);

@@ -67,8 +67,10 @@ before(async () => {
   A = await startFakeOpenAI();
   B = await startFakeOpenAI();
   // A little upstream latency keeps requests in flight across every swap.
-  A.defaultSpec = { initialDelayMs: 3 };
-  B.defaultSpec = { initialDelayMs: 3 };
+  // Streams take ~150 ms (40 ms between events), so some are always in flight during a swap.
+  const spec = (rec) => (rec.body.includes('"stream":true') ? { delayMs: 40 } : { initialDelayMs: 3 });
+  A.defaultSpec = spec;
+  B.defaultSpec = spec;
   gw = await startGateway({ config: (g) => config(g.port, 0), workers: 2 });
 });
 after(async () => {
@@ -91,6 +93,28 @@ test(`reload under load: ${CHANGES} file changes (valid and invalid), zero faile
         if (r.status !== 200) failures.push(`#${i}: ${r.status} ${r.text.slice(0, 200)}`);
       } catch (e) {
         failures.push(`#${i}: ${e.message}`);
+      }
+    }
+  });
+
+  // Two more workers keep streams open across the swaps; each must arrive whole.
+  let streams = 0;
+  const streamLoop = Array.from({ length: 2 }, async (_, w) => {
+    while (!stop && sent < LOOP_MAX_REQUESTS) {
+      const i = sent++;
+      try {
+        const res = await fetchT(`${gw.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: 'Bearer sk-client' },
+          body: JSON.stringify({ model: 'stable-model', stream: true, messages: [{ role: 'user', content: `stream-${w}-${i}` }] }),
+        }, T(5000));
+        const text = await res.text();
+        if (res.status !== 200 || !text.includes(`"content":"echo: stream-${w}-${i}"`) || !text.trimEnd().endsWith('data: [DONE]')) {
+          failures.push(`stream #${i}: ${res.status} ${text.slice(-200)}`);
+        }
+        streams++;
+      } catch (e) {
+        failures.push(`stream #${i}: ${e.message}`);
       }
     }
   });
@@ -152,11 +176,12 @@ test(`reload under load: ${CHANGES} file changes (valid and invalid), zero faile
     }
   } finally {
     stop = true;
-    await Promise.all(loop);
+    await Promise.all([...loop, ...streamLoop]);
   }
-  t.diagnostic(`load loop: ${sent} requests; route effective after (ms): ${latencies.map((x) => x.toFixed(0)).join(', ')}; max ${Math.max(...latencies).toFixed(0)}`);
+  t.diagnostic(`load loop: ${sent} requests (${streams} streams); route effective after (ms): ${latencies.map((x) => x.toFixed(0)).join(', ')}; max ${Math.max(...latencies).toFixed(0)}`);
   assert.equal(failures.length, 0, `failed requests during reloads (${failures.length}/${sent}): ${failures.slice(0, 5).join(' | ')}`);
   assert.ok(sent >= (SANITIZED ? 50 : 200), `the load loop ran (${sent} requests)`);
+  assert.ok(streams >= 5, `streams ran across the reloads (${streams})`);
   const m = await metrics();
   assert.equal(m.reloads, before0.reloads + valid, 'aigw_config_reloads_total counts each valid change once');
   assert.equal(m.failures, before0.failures + invalid, 'aigw_config_reload_failures_total counts each invalid change once');
