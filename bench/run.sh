@@ -19,7 +19,7 @@ ROUNDS=3; DURATION=8; LAT_DURATION=5; WARMUP=2
 CONNS=64; THREADS=1; STREAMS=1000; STREAMS_DURATION=10; STREAM_PACE=4096
 WORKERS=1; SUT_CPUS=0; LOAD_CPUS=1; UPSTREAM_CPUS=1; PIN=1
 ONLY="direct,nginx,aigw"; AIGW_BIN=$ROOT/build/aigw; OUT=""; STRICT=0; KEEP_TMP=0; ACCESS_LOG=0
-BASE_PORT=28100
+BASE_PORT=28100; WAIT_QUIET=0; QUIET_MAX=30
 
 usage() {
   cat <<'EOF'
@@ -52,6 +52,8 @@ Options:
   --access-log          both proxies write an access log line per request (nginx to a file, aigw its
                         JSON log on stdout to a file); default: both off
   --out DIR             results folder (default bench/results/<YYYYmmdd-HHMMSS>)
+  --wait-quiet S        before each run, wait up to S s for the machine to be under 30% busy (other
+                        tenants compiling, testing); the busy share seen is recorded either way (default 0)
   --strict              exit 1 when a criterion fails (default: exit 0, the verdicts are printed)
   --keep-tmp            keep the temporary folder (configs, nginx logs)
   -h, --help            this text
@@ -81,12 +83,13 @@ while [ $# -gt 0 ]; do
     --access-log) ACCESS_LOG=1; shift;;
     --out) OUT=$2; shift 2;;
     --strict) STRICT=1; shift;;
+    --wait-quiet) WAIT_QUIET=$2; shift 2;;
     --keep-tmp) KEEP_TMP=1; shift;;
     -h|--help) usage; exit 0;;
     *) usage >&2; die "unknown option: $1";;
   esac
 done
-for v in ROUNDS DURATION LAT_DURATION WARMUP CONNS THREADS STREAMS STREAMS_DURATION STREAM_PACE WORKERS; do
+for v in WAIT_QUIET ROUNDS DURATION LAT_DURATION WARMUP CONNS THREADS STREAMS STREAMS_DURATION STREAM_PACE WORKERS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "--${v,,} must be a whole number (got '${!v}')"
 done
 [ "$ROUNDS" -ge 1 ] && [ "$DURATION" -ge 1 ] && [ "$LAT_DURATION" -ge 1 ] && [ "$WORKERS" -ge 1 ] \
@@ -179,17 +182,18 @@ wait_port() {      # wait_port PORT PID SECONDS
 }
 
 # ------------------------------------------------------------------------------------------ CPU use
-cpu_snap() { awk '/^cpu[0-9]+ / {b = $2+$3+$4+$7+$8+$9; printf "%s:%.0f:%.0f ", $1, b, b+$5+$6}' /proc/stat; }
-busy_pct() {       # busy_pct SNAP1 SNAP2 CPULIST -> % busy of those CPUs between the snapshots
-  awk -v A="$1" -v B="$2" -v L="$3" 'BEGIN {
+# cpuN:busy:total:softirq:steal (ticks); busy counts user, nice, system, irq, softirq and steal
+cpu_snap() { awk '/^cpu[0-9]+ / {b = $2+$3+$4+$7+$8+$9; printf "%s:%.0f:%.0f:%.0f:%.0f ", $1, b, b+$5+$6, $8, $9}' /proc/stat; }
+busy_pct() {       # busy_pct SNAP1 SNAP2 CPULIST [FIELD] -> % busy (or FIELD 4 = softirq, 5 = steal) of those CPUs
+  awk -v A="$1" -v B="$2" -v L="$3" -v K="${4:-2}" 'BEGIN {
     n = split(L, parts, ","); m = 0
     for (i = 1; i <= n; i++) {
       if (split(parts[i], r, "-") == 2) { for (c = r[1]; c <= r[2]; c++) want["cpu" c] = 1 }
       else want["cpu" parts[i]] = 1
     }
-    n = split(A, a, " "); for (i = 1; i <= n; i++) { split(a[i], f, ":"); ab[f[1]] = f[2]; at[f[1]] = f[3] }
+    n = split(A, a, " "); for (i = 1; i <= n; i++) { split(a[i], f, ":"); ab[f[1]] = f[K]; at[f[1]] = f[3] }
     n = split(B, b, " "); db = 0; dt = 0
-    for (i = 1; i <= n; i++) { split(b[i], f, ":"); if (f[1] in want) { db += f[2] - ab[f[1]]; dt += f[3] - at[f[1]] } }
+    for (i = 1; i <= n; i++) { split(b[i], f, ":"); if (f[1] in want) { db += f[K] - ab[f[1]]; dt += f[3] - at[f[1]] } }
     if (dt > 0) printf "%.0f", 100 * db / dt; else printf "NA" }'
 }
 ALL_CPUS="0-$(( $(getconf _NPROCESSORS_ONLN) - 1 ))"
@@ -327,7 +331,8 @@ for c in upstream nginx-proxy; do
 done
 
 # ------------------------------------------------------------------------------------------ start
-declare -A T_URL T_PID T_STATUS T_RSS_IDLE T_NOTE
+declare -A T_URL T_PID T_STATUS T_RSS_IDLE T_NOTE T_DIED
+AIGW_SHA=""
 log "results -> $OUT"
 log "starting upstream nginx on 127.0.0.1:$UP_PORT (cpus $UPSTREAM_CPUS)"
 start_server upstream "$UPSTREAM_CPUS" "$OUT/logs/upstream.out" \
@@ -355,8 +360,12 @@ for t in "${TARGETS[@]}"; do
       [[ "$gw_help" == *--listen-address* ]] && GW_ARGS+=(--listen-address 127.0.0.1)
       [ "$ACCESS_LOG" = 0 ] && [[ "$gw_help" == *--no-access-log* ]] && GW_ARGS+=(--no-access-log)
       log "starting aigw ${GW_ARGS[*]} (cpus $SUT_CPUS)"
+      # Run a snapshot of the binary: a rebuild (or `make clean`) by someone else during the run
+      # cannot change or remove what is being measured, nor can a kill aimed at "build/aigw".
+      cp "$AIGW_BIN" "$TMP/bench-gateway" || die "cannot copy $AIGW_BIN"
+      AIGW_SHA=$(sha256sum "$TMP/bench-gateway" | cut -c1-16)
       start_server aigw "$SUT_CPUS" "$OUT/logs/aigw.log" \
-        env OPENAI_API_KEY=bench OPENAI_BASE_URL="$UP_ORIGIN/v1" "$AIGW_BIN" "${GW_ARGS[@]}"
+        env OPENAI_API_KEY=bench OPENAI_BASE_URL="$UP_ORIGIN/v1" "$TMP/bench-gateway" "${GW_ARGS[@]}"
       T_PID[$t]=$SERVER_PID ;;
   esac
 done
@@ -412,13 +421,13 @@ for t in "${MEASURED[@]}"; do T_RSS_IDLE[$t]=$(session_rss_kb "${T_PID[$t]}"); d
 # ------------------------------------------------------------------------------------------ environment
 CPU_MODEL=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 NPROC=$(getconf _NPROCESSORS_ONLN)
-AIGW_VER=$([ -x "$AIGW_BIN" ] && "$AIGW_BIN" version 2>/dev/null | head -1)
+AIGW_VER=$([ -x "$TMP/bench-gateway" ] && "$TMP/bench-gateway" version 2>/dev/null | head -1)
 CMDLINE="make bench${ORIG_ARGS[*]:+ BENCH_ARGS=\"${ORIG_ARGS[*]}\"}"
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "command: $CMDLINE"
   echo "machine: $NPROC CPUs, $CPU_MODEL, kernel $(uname -r), $(awk '/^MemTotal/ {printf "%.0f MiB RAM", $2/1024}' /proc/meminfo)"
-  echo "aigw: ${AIGW_VER:-?} ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null)), OPENAI_API_KEY=bench OPENAI_BASE_URL=$UP_ORIGIN/v1 aigw ${GW_ARGS[*]:-}"
+  echo "aigw: ${AIGW_VER:-?} (tree at $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null), binary sha256 ${AIGW_SHA:-?}...), OPENAI_API_KEY=bench OPENAI_BASE_URL=$UP_ORIGIN/v1 aigw ${GW_ARGS[*]:-}"
   echo "access logs: $([ "$ACCESS_LOG" = 1 ] && echo "on in both proxies" || echo "off in both proxies")"
   echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
   echo "wrk: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
@@ -441,27 +450,39 @@ run_wrk() {        # run_wrk OUTFILE URL MODE(json|stream|paced) THREADS CONNS S
 rfield() { sed -nE "s/.* $2=([^ ]+).*/\1/p" <<< " $1"; }
 
 CSV=$OUT/runs.csv
-echo "round,target,kind,mode,conns,rps,p50_us,p90_us,p99_us,max_us,requests,sock_errors,non2xx,bad_body,cpu_us_per_req,proxy_cpu_pct,rss_kb,upstream_cpu_pct,sut_core_busy_pct,load_core_busy_pct,box_busy_before_pct" > "$CSV"
+echo "round,target,kind,mode,conns,rps,p50_us,p90_us,p99_us,max_us,requests,sock_errors,non2xx,bad_body,cpu_us_per_req,proxy_cpu_pct,rss_kb,upstream_cpu_pct,sut_core_busy_pct,load_core_busy_pct,box_busy_before_pct,others_on_sut_core_pct,sut_core_softirq_pct,sut_core_steal_pct" > "$CSV"
 measure() {        # measure ROUND TARGET KIND(tput|c1) MODE
   local round=$1 t=$2 kind=$3 mode=$4 conns threads secs f pid k1 k2 u1 u2 s1 s2 t1 t2 bg r el
   if [ "$kind" = c1 ]; then conns=1; threads=1; secs=$LAT_DURATION; else conns=$CONNS; threads=$THREADS; secs=$DURATION; fi
   pid=${T_PID[$t]}
-  kill -0 "$pid" 2>/dev/null || { log "$t is not running any more; skipping"; return; }
+  if ! kill -0 "$pid" 2>/dev/null; then
+    [ -n "${T_DIED[$t]:-}" ] || { T_DIED[$t]="stopped during round $round ($kind $mode); see logs/$t*"; log "$t: ${T_DIED[$t]}"; }
+    return
+  fi
   f=$OUT/wrk/$t-$kind-$mode-r$round.txt
-  s1=$(cpu_snap); sleep 0.3; s2=$(cpu_snap); bg=$(busy_pct "$s1" "$s2" "$ALL_CPUS")
+  local w0=$SECONDS
+  while :; do   # the servers are idle between runs: what keeps the box busy now is someone else
+    s1=$(cpu_snap); sleep 0.5; s2=$(cpu_snap); bg=$(busy_pct "$s1" "$s2" "$ALL_CPUS")
+    [ "$bg" = NA ] || [ "$bg" -le "$QUIET_MAX" ] || [ $((SECONDS - w0)) -ge "$WAIT_QUIET" ] && break
+    sleep 1
+  done
   s1=$(cpu_snap); k1=$(session_ticks "$pid"); u1=$(session_ticks "$UP_PID"); t1=$(date +%s.%N)
   run_wrk "$f" "${T_URL[$t]}" "$mode" "$threads" "$conns" "$secs" 5s
   t2=$(date +%s.%N); k2=$(session_ticks "$pid"); u2=$(session_ticks "$UP_PID"); s2=$(cpu_snap)
   r=$(grep -m1 '^RESULT' "$f") || { log "$t $kind $mode round $round: no wrk result (see $f)"; return; }
-  local req rps rss se cpr pcpu ucpu
+  local req rps rss se cpr pcpu ucpu sb others
   req=$(rfield "$r" requests); rps=$(rfield "$r" rps); rss=$(session_rss_kb "$pid")
   se=$(( $(rfield "$r" err_connect) + $(rfield "$r" err_read) + $(rfield "$r" err_write) + $(rfield "$r" err_timeout) ))
   el=$(awk -v a="$t1" -v b="$t2" 'BEGIN {print b - a}')
   cpr=$(awk -v d=$((k2 - k1)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN {if (n > 0) printf "%.1f", d * 1e6 / hz / n; else print "NA"}')
   pcpu=$(awk -v d=$((k2 - k1)) -v hz="$CLK_TCK" -v e="$el" 'BEGIN {printf "%.0f", 100 * d / hz / e}')
   ucpu=$(awk -v d=$((u2 - u1)) -v hz="$CLK_TCK" -v e="$el" 'BEGIN {printf "%.0f", 100 * d / hz / e}')
-  echo "$round,$t,$kind,$mode,$conns,$rps,$(rfield "$r" p50_us),$(rfield "$r" p90_us),$(rfield "$r" p99_us),$(rfield "$r" max_us),$req,$se,$(rfield "$r" non2xx),$(rfield "$r" bad_body),$cpr,$pcpu,$rss,$ucpu,$(busy_pct "$s1" "$s2" "$SUT_CPUS"),$(busy_pct "$s1" "$s2" "$LOAD_CPUS"),$bg" >> "$CSV"
-  log "round $round/$ROUNDS $(printf '%-6s %-4s %-6s' "$t" "$kind" "$mode") $(printf '%8.0f' "$rps") req/s  p50 $(rfield "$r" p50_us)us  p99 $(rfield "$r" p99_us)us  cpu ${cpr}us/req  rss ${rss}KiB  errors $se+$(rfield "$r" non2xx)  (box busy before ${bg}%)"
+  # what else ran on the proxy's core during the run: its busy share minus the target's own CPU
+  # (softirq work done on that core for the target's sockets is not in the process's CPU time)
+  sb=$(busy_pct "$s1" "$s2" "$SUT_CPUS")
+  others=$(awk -v b="$sb" -v p="$pcpu" -v d="$t" 'BEGIN {if (b == "NA") print "NA"; else if (d == "direct") print b; else {v = b - p; print (v < 0) ? 0 : v}}')
+  echo "$round,$t,$kind,$mode,$conns,$rps,$(rfield "$r" p50_us),$(rfield "$r" p90_us),$(rfield "$r" p99_us),$(rfield "$r" max_us),$req,$se,$(rfield "$r" non2xx),$(rfield "$r" bad_body),$cpr,$pcpu,$rss,$ucpu,$sb,$(busy_pct "$s1" "$s2" "$LOAD_CPUS"),$bg,$others,$(busy_pct "$s1" "$s2" "$SUT_CPUS" 4),$(busy_pct "$s1" "$s2" "$SUT_CPUS" 5)" >> "$CSV"
+  log "round $round/$ROUNDS $(printf '%-6s %-4s %-6s' "$t" "$kind" "$mode") $(printf '%8.0f' "$rps") req/s  p50 $(rfield "$r" p50_us)us  p99 $(rfield "$r" p99_us)us  cpu ${cpr}us/req  rss ${rss}KiB  errors $se+$(rfield "$r" non2xx)  (box busy before ${bg}%, others on CPU $SUT_CPUS ${others}%)"
 }
 
 est=$(( ${#MEASURED[@]} * (2 * WARMUP + ROUNDS * (2 * DURATION + 2 * LAT_DURATION + 3)) + (STREAMS > 0 ? ${#MEASURED[@]} * (STREAMS_DURATION + 4) : 0) ))
@@ -483,7 +504,8 @@ SCSV=$OUT/streams.csv
 echo "target,streams,requests,sock_errors,non2xx,bad_body,p50_us,p99_us,max_us,rss_before_kb,rss_peak_kb,rss_after_kb,peak_client_conns" > "$SCSV"
 if [ "$STREAMS" -gt 0 ]; then
   for t in "${MEASURED[@]}"; do
-    pid=${T_PID[$t]}; kill -0 "$pid" 2>/dev/null || continue
+    pid=${T_PID[$t]}
+    kill -0 "$pid" 2>/dev/null || { [ -n "${T_DIED[$t]:-}" ] || T_DIED[$t]="stopped before the many-streams run"; continue; }
     port=${T_URL[$t]#http://127.0.0.1:}; port=${port%%/*}
     f=$OUT/wrk/$t-streams-c$STREAMS.txt; samp=$OUT/wrk/$t-streams-samples.txt
     rss0=$(session_rss_kb "$pid")
@@ -600,10 +622,17 @@ NOTES=$OUT/notes.md
   done
   for mode in json stream; do
     line=""
+    for t in "${MEASURED[@]}"; do line+="${line:+; }$t $(col "$t" tput "$mode" 6 | awk '{printf "%s%.0f", (NR > 1 ? " " : ""), $1}')"; done
+    echo "- req/s per round, $mode: $line"
+  done
+  for mode in json stream; do
+    line=""
     for t in "${MEASURED[@]}"; do line+="${line:+; }$t $(col "$t" c1 "$mode" 9 | paste -sd' ' -)"; done
     echo "- p99 at c=1 per round (us), $mode: $line"
   done
+  echo "- the proxy's core (CPU $SUT_CPUS) used by anything but the target during its runs, max: $(awk -F, 'NR > 1 && $2 != "direct" && $22 != "NA" && $22 > m {m = $22} END {print m + 0}' "$CSV")% (softirq and other tenants); per run in runs.csv"
   for t in "${TARGETS[@]}"; do [ "${T_STATUS[$t]}" = ok ] || echo "- $t: ${T_STATUS[$t]}"; done
+  for t in "${MEASURED[@]}"; do [ -z "${T_DIED[$t]:-}" ] || echo "- $t: NOT RUNNING ANY MORE - ${T_DIED[$t]}; its later runs are missing"; done
   echo "- box busy before a run (max over runs, other tenants): $(awk -F, 'NR > 1 && $21 != "NA" && $21 > m {m = $21} END {print m + 0}' "$CSV")%"
 } > "$NOTES"
 
