@@ -196,24 +196,116 @@ static void free_backend(gw_backend_t *b)
     free(b->host);
     free(b->sni);
     free(b->ca_file);
+    free(b->ca_pem);
     free_auth(&b->auth);
     free_mutation(&b->header_mutation);
     free(b->model_name_override);
 }
 
+static void free_match(gw_route_match_t *m)
+{
+    for (size_t j = 0; j < m->n_headers; j++) {
+        free(m->headers[j].name);
+        free(m->headers[j].value);
+        if (m->headers[j].regex != NULL)
+            pcre2_code_free(m->headers[j].regex);
+    }
+    free(m->headers);
+}
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void wipe_str(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+static void free_mcp_route(gw_mcp_route_t *r)
+{
+    free(r->name);
+    free(r->path);
+    free_match(&r->match);
+    for (size_t i = 0; i < r->n_backends; i++) {
+        gw_mcp_backend_t *b = &r->backends[i];
+        free(b->name);
+        free(b->host);
+        free(b->sni);
+        free(b->ca_pem);
+        free(b->path);
+        free_strv(b->include, b->n_include);
+        for (size_t j = 0; j < b->n_include_regex; j++)
+            if (b->include_re != NULL && b->include_re[j] != NULL)
+                pcre2_code_free(b->include_re[j]);
+        free(b->include_re);
+        free_strv(b->include_regex, b->n_include_regex);
+        wipe_str(b->api_key);
+        free(b->api_key_header);
+    }
+    free(r->backends);
+    if (r->oauth != NULL) {
+        gw_mcp_oauth_t *o = r->oauth;
+        free(o->issuer);
+        free_strv(o->audiences, o->n_audiences);
+        free(o->jwks_uri);
+        free(o->jwks_json);
+        free(o->resource);
+        free(o->resource_name);
+        free_strv(o->scopes_supported, o->n_scopes_supported);
+        free_strv(o->signing_algs_supported, o->n_signing_algs_supported);
+        free(o->resource_documentation);
+        free(o->resource_policy_uri);
+        free(o);
+    }
+    if (r->api_key_auth != NULL) {
+        gw_mcp_api_key_auth_t *a = r->api_key_auth;
+        for (size_t i = 0; i < a->n_creds; i++) {
+            free(a->creds[i].client_id);
+            wipe_str(a->creds[i].key);
+        }
+        free(a->creds);
+        free_strv(a->headers, a->n_headers);
+        free_strv(a->params, a->n_params);
+        free_strv(a->cookies, a->n_cookies);
+        free(a->forward_client_id_header);
+        free(a);
+    }
+}
+
+bool gw_mcp_tool_allowed(const gw_mcp_backend_t *b, gw_str_t tool)
+{
+    if (b->n_include > 0) {
+        for (size_t i = 0; i < b->n_include; i++)
+            if (gw_str_eq(tool, gw_str_c(b->include[i])))
+                return true;
+        return false;
+    }
+    if (b->n_include_regex == 0)
+        return true;
+    pthread_once(&regex_once, regex_init);
+    pcre2_match_data *md = thread_match_data();
+    for (size_t i = 0; i < b->n_include_regex; i++) {
+        if (b->include_re == NULL || b->include_re[i] == NULL)
+            continue;
+        int rc = pcre2_match(b->include_re[i], (PCRE2_SPTR)(tool.base ? tool.base : ""), tool.len, 0, 0, md, match_ctx);
+        if (rc >= 0)
+            return true;
+    }
+    return false;
+}
+
 static void free_rule(gw_route_rule_t *r)
 {
     free(r->route_name);
-    for (size_t i = 0; i < r->n_matches; i++) {
-        gw_route_match_t *m = &r->matches[i];
-        for (size_t j = 0; j < m->n_headers; j++) {
-            free(m->headers[j].name);
-            free(m->headers[j].value);
-            if (m->headers[j].regex != NULL)
-                pcre2_code_free(m->headers[j].regex);
-        }
-        free(m->headers);
-    }
+    for (size_t i = 0; i < r->n_matches; i++)
+        free_match(&r->matches[i]);
     free(r->matches);
     for (size_t i = 0; i < r->n_backends; i++)
         free_backend(&r->backends[i]);
@@ -236,6 +328,13 @@ static void config_free(gw_config_t *c)
         free(c->costs[i].cel);
     }
     free(c->costs);
+    for (size_t i = 0; i < c->n_mcp_routes; i++)
+        free_mcp_route(&c->mcp_routes[i]);
+    free(c->mcp_routes);
+    if (c->listen_tls_key_pem != NULL)
+        explicit_bzero(c->listen_tls_key_pem, strlen(c->listen_tls_key_pem));
+    free(c->listen_tls_key_pem);
+    free(c->listen_tls_cert_pem);
     free(c);
 }
 

@@ -75,7 +75,11 @@ typedef struct {
     uint16_t port;
     bool tls;
     char *sni;      /* NULL: host */
-    char *ca_file;  /* NULL: system trust store */
+    char *ca_file;  /* NULL: system trust store (or ca_pem when set) */
+    char *ca_pem;   /* NULL: see ca_file. Else the PEM bundle (one or more certificates) that the
+                     * peer must chain to, instead of the system store: BackendTLSPolicy
+                     * validation.caCertificateRefs, key ca.crt of each ConfigMap or Secret,
+                     * concatenated. Checked at load: every PEM block parses as a certificate. */
     gw_auth_config_t auth;
     gw_header_mutation_t header_mutation; /* route level merged over backend level */
     char *model_name_override;            /* NULL: none */
@@ -112,7 +116,16 @@ typedef struct {
     uint64_t per_retry_timeout_ms; /* perRetry.timeout; 0: the rule's timeout only */
     uint64_t backoff_base_ms;      /* perRetry.backOff.baseInterval; default 25 ms */
     uint64_t backoff_max_ms;       /* perRetry.backOff.maxInterval; default 10 x base */
+    uint32_t num_attempts_per_priority; /* numAttemptsPerPriority: attempts on one priority tier
+                                         * before moving to the next; 0: stay on a tier while it
+                                         * has healthy backends */
 } gw_retry_policy_t;
+/* Filling from a BackendTrafficPolicy with a retry block (Envoy Gateway's defaults): numRetries
+ * absent -> 2; retryOn absent -> connect-failure + retriable-status-codes [503] (refused-stream,
+ * unavailable, cancelled are HTTP/2 and gRPC triggers with no HTTP/1.1 counterpart); httpStatusCodes
+ * given without triggers -> retriable-status-codes; "retriable-4xx" -> status 409; "refused-stream",
+ * "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable" -> accepted
+ * and ignored with a notice. Without any policy: num_retries 0, backoff 25 / 250 ms. */
 
 /* Passive health (outlier detection): a backend that fails consecutively is skipped for a time
  * that grows with each ejection and comes back by itself (BackendTrafficPolicy
@@ -122,6 +135,11 @@ typedef struct {
     uint64_t base_ejection_ms;     /* first ejection; doubles per consecutive ejection; default 1000 */
     uint64_t max_ejection_ms;      /* cap; default 30000 */
 } gw_passive_health_t;
+/* From BackendTrafficPolicy healthCheck.passive: consecutive5XxErrors -> consecutive_failures,
+ * baseEjectionTime -> base_ejection_ms; a field not written keeps the default above (aigw's, not
+ * Envoy Gateway's 5 errors / 30 s: fallback should be quick); max_ejection_ms is
+ * max(30000, base). interval, maxEjectionPercent, consecutiveLocalOriginFailures,
+ * consecutiveGatewayErrors and splitExternalLocalOriginErrors are ignored with a notice. */
 
 typedef struct {
     char *route_name;           /* "<ns>/<AIGatewayRoute name>" */
@@ -148,6 +166,83 @@ typedef struct {
     char *cel; /* only for GW_COST_CEL */
 } gw_llm_cost_t;
 
+/* ---- MCP (MCPRoute, aigateway.envoyproxy.io/v1alpha1): parsed and validated here, served by
+ * the MCP gateway. Strings are owned by the snapshot. ---- */
+
+/* One MCP server behind a route. Tools appear to clients as "<name>__<tool>". */
+typedef struct {
+    char *name;       /* backendRefs[].name, unique in the route */
+    char *host;       /* from the gateway.envoyproxy.io Backend (IPv6 without brackets) */
+    uint16_t port;    /* backendRefs[].port, else the Backend endpoint's, else 443 / 80 */
+    bool tls;         /* a BackendTLSPolicy targets the Backend */
+    char *sni;        /* NULL: host */
+    char *ca_pem;     /* NULL: system trust store */
+    char *path;       /* backend MCP endpoint path; default "/mcp" */
+    /* toolSelector: at most one of the two lists is non-empty (CEL); both empty: every tool. */
+    char **include;   /* exact tool names (upstream names, without the prefix) */
+    size_t n_include;
+    char **include_regex;   /* RE2 patterns as written; any match (unanchored, as Go's
+                             * regexp.MatchString) includes the tool */
+    void **include_re;      /* compiled pcre2_code * for each include_regex */
+    size_t n_include_regex;
+    /* securityPolicy.apiKey: sent upstream on every call; NULL: none. */
+    char *api_key;        /* SECRET: secretRef (key apiKey) or inline */
+    char *api_key_header; /* lower-cased; default "authorization", whose value is "Bearer <key>";
+                           * any other header carries the key as is */
+} gw_mcp_backend_t;
+
+/* securityPolicy.oauth: the MCP authorization spec (2025-06-18) resource server. */
+typedef struct {
+    char *issuer;
+    char **audiences;
+    size_t n_audiences;
+    /* JWKS: exactly one of jwks_uri / jwks_json, or neither: discover jwks_uri from
+     * <issuer>/.well-known/oauth-authorization-server (RFC 8414). */
+    char *jwks_uri;  /* remoteJWKS.uri */
+    char *jwks_json; /* localJWKS: inline, or ConfigMap valueRef key "jwks"; checked to be JSON */
+    /* protectedResourceMetadata (RFC 9728), served at /.well-known/oauth-protected-resource. */
+    char *resource;
+    char *resource_name;           /* NULL: absent */
+    char **scopes_supported;
+    size_t n_scopes_supported;
+    char **signing_algs_supported; /* resourceSigningAlgValuesSupported */
+    size_t n_signing_algs_supported;
+    char *resource_documentation;  /* NULL: absent */
+    char *resource_policy_uri;     /* NULL: absent */
+} gw_mcp_oauth_t;
+
+typedef struct {
+    char *client_id; /* a data key of a credentialRefs Secret */
+    char *key;       /* SECRET: its value */
+} gw_api_key_cred_t;
+
+/* securityPolicy.apiKeyAuth (Envoy Gateway APIKeyAuth): clients present one of the keys. */
+typedef struct {
+    gw_api_key_cred_t *creds;
+    size_t n_creds;
+    char **headers;  /* extractFrom[].headers, lower-cased: where the key is looked for */
+    size_t n_headers;
+    char **params;   /* extractFrom[].params: query parameters */
+    size_t n_params;
+    char **cookies;  /* extractFrom[].cookies */
+    size_t n_cookies;
+    char *forward_client_id_header; /* NULL: do not forward; lower-cased */
+    bool sanitize;                  /* remove the key from the request before forwarding */
+} gw_mcp_api_key_auth_t;
+
+typedef struct {
+    char *name;              /* "<ns>/<MCPRoute name>" */
+    char *path;              /* exact request path; default "/mcp" */
+    gw_route_match_t match;  /* spec.headers, ANDed; none: every request on path */
+    gw_mcp_backend_t *backends;
+    size_t n_backends;
+    gw_mcp_oauth_t *oauth;              /* NULL: no OAuth */
+    gw_mcp_api_key_auth_t *api_key_auth; /* NULL: no client API keys */
+} gw_mcp_route_t;
+
+/* Whether a backend's toolSelector lets the (upstream) tool name through. */
+bool gw_mcp_tool_allowed(const gw_mcp_backend_t *b, gw_str_t tool);
+
 typedef struct gw_config_s {
     atomic_int refcount;
     uint64_t generation;
@@ -164,6 +259,8 @@ typedef struct gw_config_s {
     size_t n_models;
     gw_llm_cost_t *costs;
     size_t n_costs;
+    gw_mcp_route_t *mcp_routes; /* MCPRoutes, in file order */
+    size_t n_mcp_routes;
 } gw_config_t;
 
 /* Auto-configuration from the environment, as `aigw run` without a file does in the reference
@@ -198,6 +295,24 @@ const gw_route_rule_t *gw_config_match(const gw_config_t *c, gw_str_t (*get_head
 /* The same as gw_config_load_file on bytes in memory (fuzzing, tests, config from a Secret);
  * name stands for the file name in error messages. */
 gw_config_t *gw_config_load_buffer(const char *name, const char *bytes, size_t len, gw_buf_t *errors);
+
+/* Notices (ignored kinds and fields, defaults that differ from the reference) go to the log at
+ * info level while loading; these two collect them instead, one per line as
+ * "file:line:col: notice: Kind namespace/name: what". */
+
+/* `aigw validate FILE`: loads the file as `aigw run` would and discards the snapshot. GW_OK when
+ * it would run, else GW_EINVAL. report receives every error line, then every warning line. */
+int gw_config_validate_file(const char *path, gw_buf_t *report);
+/* (report: error lines first, then notice lines.) */
+
+/* Check each resource alone, as the reference's API server does (schema and CEL rules only):
+ * references to resources that are not in the input, and what aigw refuses to run (reported as
+ * warnings then), are not errors. */
+#define GW_CHECK_RESOURCES_ONLY 1u
+/* Loads bytes like gw_config_load_buffer with flags, keeping errors and notices apart (either
+ * may be NULL). GW_OK or GW_EINVAL. */
+int gw_config_check_buffer(const char *name, const char *bytes, size_t len, unsigned flags, gw_buf_t *errors,
+                           gw_buf_t *notices);
 
 /* An empty snapshot with refcount 1 (listen_port 0, no rules) for a builder to fill. */
 gw_config_t *gw_config_new(void);

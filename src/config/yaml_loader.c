@@ -1,18 +1,22 @@
 /* Builds a snapshot from the reference's YAML resources: ${VAR} substitution, the DOM, a
- * per-kind parse of every document (table `kinds`), then linking (routes -> AIServiceBackends
- * -> Backends, policies -> targets, Secrets) with every problem reported as file:line:col. */
-#include "config/config.h"
+ * per-kind parse of every document (table `kinds`) that checks the CRD schema and CEL rules,
+ * then linking (routes -> AIServiceBackends -> Backends, policies -> targets, Secrets,
+ * ConfigMaps, ReferenceGrants) with every problem reported as file:line:col. BackendTrafficPolicy
+ * lives in yaml_traffic.c, MCPRoute in yaml_mcp.c, the shared helpers in yaml_fields.c. */
+#include "config/yaml_loader_int.h"
 
-#include "config/yaml_dom.h"
 #include "core/alloc.h"
 #include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,595 +28,12 @@
 #define MODEL_HEADER "x-ai-eg-model"
 #define SUBST_ENV "substitution.aigw.run/env/"
 #define SUBST_FILE "substitution.aigw.run/file/"
+#define MAX_WEIGHT 1000000 /* Gateway API's own cap on a backend weight */
 
-/* ---- growable arrays ---- */
-
-static void *vec_grow(void *v, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return v;
-    *cap = *cap ? *cap * 2 : 8;
-    return gw_realloc(v, *cap * elem);
-}
-#define VEC(T)     \
-    struct {       \
-        T *v;      \
-        size_t n;  \
-        size_t cap; \
-    }
-#define VEC_PUSH(vec)                                                              \
-    ((vec).v = vec_grow((vec).v, &(vec).cap, (vec).n, sizeof(*(vec).v)),           \
-     memset(&(vec).v[(vec).n], 0, sizeof(*(vec).v)), &(vec).v[(vec).n++])
-
-/* ---- ${VAR} substitution, remembering where each one happened ---- */
-
-/* Positions as libyaml counts them: 1-based lines, columns in characters. */
-typedef struct {
-    uint32_t line;
-    uint32_t col;
-} pos_t;
-
-typedef struct {
-    pos_t out_start, out_end;   /* in the substituted text */
-    pos_t orig_start, orig_end; /* in the file */
-} subst_t;
-
-typedef VEC(subst_t) subst_map_t;
-
-static bool pos_lt(pos_t a, pos_t b)
-{
-    return a.line < b.line || (a.line == b.line && a.col < b.col);
-}
-
-static void pos_advance(pos_t *p, unsigned char c)
-{
-    if (c == '\n') {
-        p->line++;
-        p->col = 1;
-    } else if ((c & 0xC0) != 0x80) { /* a UTF-8 continuation byte is part of the previous character */
-        p->col++;
-    }
-}
-
-static bool name_start(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-}
-
-static bool name_char(char c)
-{
-    return name_start(c) || (c >= '0' && c <= '9');
-}
-
-/* envsubst for the ${NAME} form only: an unset variable becomes "", anything that is not
- * ${NAME} (a lone $, $NAME, ${1}) stays as written so prices and regexes survive. */
-static int substitute(const char *in, size_t len, gw_buf_t *out, subst_map_t *map)
-{
-    pos_t ip = {1, 1}, op = {1, 1};
-    size_t i = 0;
-    int rc = GW_OK;
-    if (len >= 3 && memcmp(in, "\xEF\xBB\xBF", 3) == 0) { /* libyaml does not count a BOM */
-        rc |= gw_buf_append(out, in, 3);
-        i = 3;
-    }
-    while (i < len) {
-        if (in[i] == '$' && i + 1 < len && in[i + 1] == '{' && i + 2 < len && name_start(in[i + 2])) {
-            size_t j = i + 2;
-            while (j < len && name_char(in[j]))
-                j++;
-            if (j < len && in[j] == '}') {
-                char name[256];
-                size_t nlen = j - (i + 2);
-                if (nlen < sizeof(name)) {
-                    memcpy(name, in + i + 2, nlen);
-                    name[nlen] = '\0';
-                    const char *val = getenv(name);
-                    subst_t *s = VEC_PUSH(*map);
-                    s->orig_start = ip;
-                    s->out_start = op;
-                    for (size_t k = i; k <= j; k++)
-                        pos_advance(&ip, (unsigned char)in[k]);
-                    if (val != NULL) {
-                        size_t vlen = strlen(val);
-                        rc |= gw_buf_append(out, val, vlen);
-                        for (size_t k = 0; k < vlen; k++)
-                            pos_advance(&op, (unsigned char)val[k]);
-                    }
-                    s->orig_end = ip;
-                    s->out_end = op;
-                    i = j + 1;
-                    continue;
-                }
-            }
-        }
-        rc |= gw_buf_append_byte(out, in[i]);
-        pos_advance(&ip, (unsigned char)in[i]);
-        pos_advance(&op, (unsigned char)in[i]);
-        i++;
-    }
-    return rc == GW_OK ? GW_OK : GW_TOOBIG;
-}
-
-/* Maps a position in the substituted text back to the file. */
-static pos_t map_pos(const subst_map_t *m, pos_t p)
-{
-    size_t lo = 0, hi = m->n; /* find the last substitution starting at or before p */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (pos_lt(p, m->v[mid].out_start))
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    if (lo == 0)
-        return p;
-    const subst_t *s = &m->v[lo - 1];
-    if (pos_lt(p, s->out_end))
-        return s->orig_start;
-    if (p.line == s->out_end.line)
-        return (pos_t){s->orig_end.line, s->orig_end.col + (p.col - s->out_end.col)};
-    return (pos_t){s->orig_end.line + (p.line - s->out_end.line), p.col};
-}
-
-/* ---- loader state and error reporting ---- */
-
-typedef struct {
-    const char *kind;
-    const char *ns;   /* "default" when not written */
-    const char *name; /* NULL when missing (already reported) */
-    const gw_yaml_node_t *root;
-    const gw_yaml_node_t *spec;
-} meta_t;
-
-typedef struct {
-    const char *file;
-    gw_buf_t *errors;
-    size_t n_errors;
-    const subst_map_t *map;
-    int64_t now;
-} ld_t;
-
-static void __attribute__((format(printf, 4, 0))) verr(ld_t *ld, const meta_t *m, const gw_yaml_node_t *at, const char *fmt,
-                                                      va_list ap)
-{
-    /* The line is built apart and appended whole, so a full errors buffer never ends mid-line. */
-    gw_buf_t line;
-    gw_buf_init(&line, 4096);
-    ld->n_errors++;
-    if (at != NULL) {
-        pos_t p = map_pos(ld->map, (pos_t){at->line, at->col});
-        gw_buf_appendf(&line, "%s:%u:%u: ", ld->file, p.line, p.col);
-    } else {
-        gw_buf_appendf(&line, "%s: ", ld->file);
-    }
-    if (m != NULL)
-        gw_buf_appendf(&line, "%s %s/%s: ", m->kind, m->ns, m->name ? m->name : "(unnamed)");
-    gw_buf_vappendf(&line, fmt, ap);
-    gw_buf_append_byte(&line, '\n');
-    gw_buf_append(ld->errors, line.data, line.len);
-    gw_buf_free(&line);
-}
-
-static void __attribute__((format(printf, 4, 5))) lerr(ld_t *ld, const meta_t *m, const gw_yaml_node_t *at,
-                                                       const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    verr(ld, m, at, fmt, ap);
-    va_end(ap);
-}
-
-static void __attribute__((format(printf, 4, 5))) lwarn(ld_t *ld, const meta_t *m, const gw_yaml_node_t *at,
-                                                        const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    pos_t p = at ? map_pos(ld->map, (pos_t){at->line, at->col}) : (pos_t){0, 0};
-    gw_log_warn("%s:%u:%u: %s %s/%s: %s", ld->file, p.line, p.col, m->kind, m->ns, m->name ? m->name : "(unnamed)",
-                msg);
-}
-
-/* ---- typed field access: each reports its own problems ---- */
-
-/* The value of key when it has the wanted kind; NULL when absent/null (an error if required)
- * or of another kind (always an error). */
-static const gw_yaml_node_t *field(ld_t *ld, const meta_t *m, const gw_yaml_node_t *map, const char *key,
-                                   gw_yaml_kind_t want, const char *path, bool required)
-{
-    const gw_yaml_node_t *v = gw_yaml_get(map, key);
-    if (gw_yaml_is_null(v)) {
-        if (required)
-            lerr(ld, m, v ? v : map, "%s is required", path);
-        return NULL;
-    }
-    if (v->kind != want) {
-        lerr(ld, m, v, "%s must be %s, not %s", path, gw_yaml_kind_name(want), gw_yaml_kind_name(v->kind));
-        return NULL;
-    }
-    return v;
-}
-
-static const char *fstr(ld_t *ld, const meta_t *m, const gw_yaml_node_t *map, const char *key, const char *path,
-                        bool required)
-{
-    const gw_yaml_node_t *v = field(ld, m, map, key, GW_YAML_SCALAR, path, required);
-    if (v != NULL && required && v->len == 0) {
-        lerr(ld, m, v, "%s must not be empty", path);
-        return NULL;
-    }
-    return v ? v->str : NULL;
-}
-
-/* 1: present and valid, 0: absent, -1: invalid (reported). Plain decimal digits only. */
-static int fuint(ld_t *ld, const meta_t *m, const gw_yaml_node_t *map, const char *key, const char *path,
-                 uint64_t min, uint64_t max, uint64_t *out)
-{
-    const gw_yaml_node_t *v = gw_yaml_get(map, key);
-    if (gw_yaml_is_null(v))
-        return 0;
-    uint64_t x = 0;
-    bool ok = v->kind == GW_YAML_SCALAR && v->len > 0 && v->len <= 19;
-    for (size_t i = 0; ok && i < v->len; i++) {
-        ok = v->str[i] >= '0' && v->str[i] <= '9';
-        x = x * 10 + (uint64_t)(v->str[i] - '0');
-    }
-    if (!ok || x < min || x > max) {
-        lerr(ld, m, v, "%s must be an integer from %llu to %llu", path, (unsigned long long)min,
-            (unsigned long long)max);
-        return -1;
-    }
-    *out = x;
-    return 1;
-}
-
-static char *lower_dup(const char *s)
-{
-    char *p = gw_strdup(s);
-    for (char *q = p; *q; q++)
-        if (*q >= 'A' && *q <= 'Z')
-            *q = (char)(*q + 32);
-    return p;
-}
-
-static char *joinf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *joinf(const char *fmt, ...)
-{
-    gw_buf_t b;
-    gw_buf_init(&b, 4096);
-    va_list ap;
-    va_start(ap, fmt);
-    gw_buf_vappendf(&b, fmt, ap);
-    va_end(ap);
-    gw_buf_cstr(&b);
-    return gw_buf_detach(&b, NULL);
-}
-
-static void wipe_free(char *s)
-{
-    if (s != NULL) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
-/* RFC 9110 token: what a header name may be made of. */
-static bool is_token(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c <= ' ' || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c) != NULL)
-            return false;
-    }
-    return true;
-}
-
-/* A header value may hold tabs and visible bytes, never CR, LF or other controls (injection). */
-static bool is_header_value(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c < ' ' && c != '\t') || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
-/* ---- value grammars ---- */
-
-/* Gateway API Duration: 1 to 4 groups of 1-5 digits with h, m, s or ms ("1m30s", "500ms"). */
-static bool parse_duration(const char *s, uint64_t *ms)
-{
-    uint64_t total = 0;
-    int groups = 0;
-    while (*s) {
-        uint64_t n = 0;
-        int digits = 0;
-        while (*s >= '0' && *s <= '9' && digits < 6) {
-            n = n * 10 + (uint64_t)(*s++ - '0');
-            digits++;
-        }
-        if (digits == 0 || digits > 5 || ++groups > 4)
-            return false;
-        if (s[0] == 'm' && s[1] == 's') {
-            total += n;
-            s += 2;
-        } else if (*s == 'h') {
-            total += n * 3600000;
-            s++;
-        } else if (*s == 'm') {
-            total += n * 60000;
-            s++;
-        } else if (*s == 's') {
-            total += n * 1000;
-            s++;
-        } else {
-            return false;
-        }
-    }
-    if (groups == 0)
-        return false;
-    *ms = total;
-    return true;
-}
-
-static bool digits_n(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* RFC 3339 date-time ("2025-05-23T00:00:00Z", fractions and offsets allowed) -> unix seconds. */
-static bool parse_rfc3339(const char *s, int64_t *out)
-{
-    int y, mo, d, h, mi, se;
-    if (strlen(s) < 20 || !digits_n(s, 4, &y) || s[4] != '-' || !digits_n(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits_n(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits_n(s + 11, 2, &h) ||
-        s[13] != ':' || !digits_n(s + 14, 2, &mi) || s[16] != ':' || !digits_n(s + 17, 2, &se))
-        return false;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
-        return false;
-    const char *p = s + 19;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return false;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    int off = 0;
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-        off = 0;
-    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-        int oh, om;
-        if (!digits_n(p + 1, 2, &oh) || !digits_n(p + 4, 2, &om) || oh > 23 || om > 59)
-            return false;
-        off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
-    } else {
-        return false;
-    }
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = se};
-    time_t t = timegm(&tm);
-    if (tm.tm_mday != d) /* timegm normalised an impossible date such as Feb 30 */
-        return false;
-    *out = (int64_t)t - off;
-    return true;
-}
-
-/* Kubernetes quantity for a byte size: digits, an optional fraction, and an optional suffix
- * Ki Mi Gi Ti Pi Ei (powers of 1024) or k M G T P E (powers of 1000). Rounds up like Kubernetes. */
-static bool parse_quantity(const char *s, uint64_t *out)
-{
-    uint64_t ip = 0, frac = 0, fdiv = 1;
-    const char *p = s;
-    int nd = 0;
-    while (*p >= '0' && *p <= '9') {
-        if (ip > (UINT64_MAX - 9) / 10)
-            return false;
-        ip = ip * 10 + (uint64_t)(*p++ - '0');
-        nd++;
-    }
-    if (*p == '.') {
-        p++;
-        while (*p >= '0' && *p <= '9') {
-            if (fdiv < 1000000000000ULL) {
-                frac = frac * 10 + (uint64_t)(*p - '0');
-                fdiv *= 10;
-            }
-            p++;
-            nd++;
-        }
-    }
-    if (nd == 0)
-        return false;
-    static const struct {
-        const char *sfx;
-        uint64_t mul;
-    } sfx[] = {
-        {"Ki", 1ULL << 10}, {"Mi", 1ULL << 20}, {"Gi", 1ULL << 30}, {"Ti", 1ULL << 40}, {"Pi", 1ULL << 50},
-        {"Ei", 1ULL << 60}, {"k", 1000ULL},     {"M", 1000000ULL},  {"G", 1000000000ULL},
-        {"T", 1000000000000ULL}, {"P", 1000000000000000ULL}, {"E", 1000000000000000000ULL}, {"", 1},
-    };
-    uint64_t mul = 0;
-    for (size_t i = 0; i < GW_ARRAY_SIZE(sfx); i++) {
-        if (strcmp(p, sfx[i].sfx) == 0) {
-            mul = sfx[i].mul;
-            break;
-        }
-    }
-    if (mul == 0 || (ip != 0 && mul > UINT64_MAX / ip))
-        return false;
-    uint64_t v = ip * mul;
-    if (frac != 0) {
-        /* frac/fdiv * mul, rounded up; mul and fdiv are both at most 1e18, so split the product. */
-        unsigned __int128 f = (unsigned __int128)frac * mul;
-        uint64_t add = (uint64_t)((f + fdiv - 1) / fdiv);
-        if (add > UINT64_MAX - v)
-            return false;
-        v += add;
-    }
-    *out = v;
-    return true;
-}
-
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 as in a Secret's data; whitespace is skipped and padding is optional. */
-static char *b64_decode(const char *s, size_t len)
-{
-    char *out = gw_malloc(len / 4 * 3 + 4);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0, pad = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64val(c);
-        if (v < 0 || pad > 0)
-            goto bad;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xFF);
-        }
-    }
-    /* Leftover bits must be the zero padding of a final partial group; a lone 6-bit group is not base64. */
-    if (bits >= 6 || pad > 2 || (acc & ((1u << bits) - 1)) != 0)
-        goto bad;
-    if (memchr(out, '\0', o) != NULL)
-        goto bad;
-    out[o] = '\0';
-    return out;
-bad:
-    explicit_bzero(out, o);
-    free(out);
-    return NULL;
-}
-
-/* ---- resources ---- */
-
-typedef struct {
-    const char *name;
-    const char *ns;
-    const gw_yaml_node_t *at;
-} ref_t;
-
-typedef VEC(ref_t) refs_t;
-
-typedef struct {
-    const char *name;
-    const char *value;
-} kv_t;
-
-typedef struct {
-    VEC(kv_t) set;
-    VEC(const char *) remove;
-} hm_t;
-
-typedef struct {
-    meta_t m;
-    uint16_t port;
-} gateway_t;
-
-typedef struct {
-    meta_t m;
-    bool ok;
-    char *host;
-    uint16_t port; /* 0: not written */
-    bool tls;
-    const char *sni;
-    const meta_t *tls_by;
-} be_t;
-
-typedef struct {
-    meta_t m;
-    bool ok;
-    gw_schema_t schema;
-    const char *version; /* NULL when not written */
-    ref_t backend;
-    hm_t hm;
-    const be_t *be;
-    gw_auth_config_t auth;
-    const meta_t *auth_by;
-} svc_t;
-
-typedef struct {
-    meta_t m;
-    refs_t targets;
-    const char *sni;
-    bool ok;
-} tls_t;
-
-typedef struct {
-    meta_t m;
-    bool ok;
-    refs_t targets;
-    gw_auth_type_t type;
-    const char *type_name;
-    ref_t secret;             /* name NULL: none */
-    const char *secret_key;   /* which key of the Secret */
-    const char *region, *profile, *project, *client_id, *tenant_id;
-} sec_t;
-
-typedef struct {
-    const char *key;
-    char *value; /* owned, secret */
-    const gw_yaml_node_t *at;
-} secret_kv_t;
-
-typedef struct {
-    meta_t m;
-    VEC(secret_kv_t) data;
-} secret_t;
-
-typedef struct {
-    meta_t m;
-    uint64_t limit;
-} ctp_t;
-
-typedef struct {
-    meta_t m;
-} route_t;
-
-typedef struct {
-    VEC(gateway_t) gateways;
-    VEC(route_t) routes;
-    VEC(svc_t) svcs;
-    VEC(be_t) backends;
-    VEC(tls_t) tls;
-    VEC(sec_t) secs;
-    VEC(secret_t) secrets;
-    VEC(ctp_t) ctps;
-} set_t;
+#define AIGW_GROUP "aigateway.envoyproxy.io"
+#define EG_GROUP "gateway.envoyproxy.io"
+#define GWAPI_GROUP "gateway.networking.k8s.io"
+#define INFERENCE_GROUP "inference.networking.k8s.io"
 
 static void hm_free(hm_t *hm)
 {
@@ -636,11 +57,15 @@ static void set_free(set_t *s)
         free(a->azure_tenant_id);
     }
     free(s->svcs.v);
-    for (size_t i = 0; i < s->backends.n; i++)
+    for (size_t i = 0; i < s->backends.n; i++) {
         free(s->backends.v[i].host);
+        free(s->backends.v[i].ca_pem);
+    }
     free(s->backends.v);
-    for (size_t i = 0; i < s->tls.n; i++)
+    for (size_t i = 0; i < s->tls.n; i++) {
         free(s->tls.v[i].targets.v);
+        free(s->tls.v[i].ca_refs.v);
+    }
     free(s->tls.v);
     for (size_t i = 0; i < s->secs.n; i++)
         free(s->secs.v[i].targets.v);
@@ -651,22 +76,27 @@ static void set_free(set_t *s)
         free(s->secrets.v[i].data.v);
     }
     free(s->secrets.v);
+    for (size_t i = 0; i < s->configmaps.n; i++)
+        free(s->configmaps.v[i].data.v);
+    free(s->configmaps.v);
+    for (size_t i = 0; i < s->grants.n; i++) {
+        free(s->grants.v[i].from.v);
+        free(s->grants.v[i].to.v);
+    }
+    free(s->grants.v);
     free(s->ctps.v);
+    for (size_t i = 0; i < s->btps.n; i++)
+        free(s->btps.v[i].targets.v);
+    free(s->btps.v);
+    free(s->mcps.v);
 }
 
-/* An object reference {name, namespace} whose namespace defaults to the referrer's. */
-static bool parse_ref(ld_t *ld, const meta_t *m, const gw_yaml_node_t *n, const char *path, ref_t *out)
+static bool streq(const char *a, const char *b)
 {
-    char p[192];
-    snprintf(p, sizeof(p), "%s.name", path);
-    out->at = n;
-    out->name = fstr(ld, m, n, "name", p, true);
-    snprintf(p, sizeof(p), "%s.namespace", path);
-    out->ns = fstr(ld, m, n, "namespace", p, false);
-    if (out->ns == NULL || *out->ns == '\0')
-        out->ns = m->ns;
-    return out->name != NULL;
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
+
+/* ---- pieces shared by several kinds ---- */
 
 static void parse_header_mutation(ld_t *ld, const meta_t *m, const gw_yaml_node_t *parent, const char *path, hm_t *hm)
 {
@@ -676,7 +106,7 @@ static void parse_header_mutation(ld_t *ld, const meta_t *m, const gw_yaml_node_
     if (n == NULL)
         return;
     snprintf(p, sizeof(p), "%s.headerMutation.set", path);
-    const gw_yaml_node_t *set = field(ld, m, n, "set", GW_YAML_SEQ, p, false);
+    const gw_yaml_node_t *set = fseq(ld, m, n, "set", p, false, 16);
     for (size_t i = 0; set != NULL && i < set->n_items; i++) {
         const gw_yaml_node_t *e = set->items[i];
         char q[224];
@@ -700,118 +130,236 @@ static void parse_header_mutation(ld_t *ld, const meta_t *m, const gw_yaml_node_
         }
         if (name == NULL)
             continue;
+        if (strncasecmp(name, "x-ai-eg-", 8) == 0) {
+            /* The gateway's own headers: the reference's mutator skips them, so does aigw. */
+            lnote(ld, m, gw_yaml_get(e, "name"), "%s %s is ignored: x-ai-eg-* headers belong to the gateway", qn, name);
+            continue;
+        }
+        bool dup = false;
+        for (size_t j = 0; j < hm->set.n && !dup; j++)
+            dup = gw_str_case_eq(gw_str_c(hm->set.v[j].name), gw_str_c(name));
+        if (dup) {
+            lerr(ld, m, gw_yaml_get(e, "name"), "%s: Duplicate value: \"%s\"", qn, name);
+            continue;
+        }
         kv_t *kv = VEC_PUSH(hm->set);
         kv->name = name;
         kv->value = val ? val->str : ""; /* a header value is never echoed: it may be a credential */
     }
     snprintf(p, sizeof(p), "%s.headerMutation.remove", path);
-    const gw_yaml_node_t *rm = field(ld, m, n, "remove", GW_YAML_SEQ, p, false);
+    const gw_yaml_node_t *rm = fseq(ld, m, n, "remove", p, false, 16);
     for (size_t i = 0; rm != NULL && i < rm->n_items; i++) {
         const gw_yaml_node_t *e = rm->items[i];
         if (e->kind != GW_YAML_SCALAR || !is_token(e->str)) {
             lerr(ld, m, e, "%s[%zu] must be a header name", p, i);
             continue;
         }
+        if (strncasecmp(e->str, "x-ai-eg-", 8) == 0) {
+            lnote(ld, m, e, "%s[%zu] %s is ignored: x-ai-eg-* headers belong to the gateway", p, i, e->str);
+            continue;
+        }
         *VEC_PUSH(hm->remove) = e->str;
     }
 }
 
-/* Target references of a policy, keeping those of the wanted group/kind. */
-static void parse_targets(ld_t *ld, const meta_t *m, const char *group, const char *kind, refs_t *vec)
+/* Policy targetRefs (LocalPolicyTargetReference: group, kind and name all required; always
+ * the policy's own namespace). The caller checks which kinds it takes. */
+void gw_yl_parse_policy_targets(ld_t *ld, const meta_t *m, bool required, refs_t *vec)
 {
-    const gw_yaml_node_t *tr = field(ld, m, m->spec, "targetRefs", GW_YAML_SEQ, "spec.targetRefs", true);
+    const gw_yaml_node_t *tr = fseq(ld, m, m->spec, "targetRefs", "spec.targetRefs", required, 16);
+    if (tr != NULL && tr->n_items == 0 && required)
+        lerr(ld, m, tr, "spec.targetRefs: must have at least 1 items");
     for (size_t i = 0; tr != NULL && i < tr->n_items; i++) {
         const gw_yaml_node_t *e = tr->items[i];
-        char p[64];
+        char p[64], q[96];
         snprintf(p, sizeof(p), "spec.targetRefs[%zu]", i);
         if (e->kind != GW_YAML_MAP) {
-            lerr(ld, m, e, "%s must be a mapping", p);
-            continue;
-        }
-        const char *g = gw_yaml_str(gw_yaml_get(e, "group"));
-        const char *k = gw_yaml_str(gw_yaml_get(e, "kind"));
-        if ((k != NULL && strcmp(k, kind) != 0) || (g != NULL && *g != '\0' && strcmp(g, group) != 0)) {
-            lerr(ld, m, e, "%s: only %s %s targets are supported", p, group, kind);
+            lerr(ld, m, e, "%s must be a mapping {group, kind, name}", p);
             continue;
         }
         ref_t r;
-        if (parse_ref(ld, m, e, p, &r)) {
-            r.ns = m->ns; /* LocalPolicyTargetReference: always the policy's own namespace */
-            *VEC_PUSH(*vec) = r;
+        bool ok = parse_ref(ld, m, e, p, &r);
+        if (r.group == NULL) {
+            snprintf(q, sizeof(q), "%s.group", p);
+            lerr(ld, m, e, "%s is required", q);
+            ok = false;
         }
+        if (r.kind == NULL || *r.kind == '\0') {
+            snprintf(q, sizeof(q), "%s.kind", p);
+            lerr(ld, m, e, "%s is required", q);
+            ok = false;
+        }
+        if (r.ns_written)
+            lnote(ld, m, gw_yaml_get(e, "namespace"), "%s.namespace is ignored: a policy targets its own namespace", p);
+        r.ns = m->ns;
+        if (ok)
+            *VEC_PUSH(*vec) = r;
     }
 }
 
+/* ---- Gateway ---- */
+
+static const field_spec_t gateway_fields[] = {
+    {"gatewayClassName", NULL},
+    {"listeners", NULL},
+    {"infrastructure", "it configures the Envoy deployment"},
+    {"addresses", "aigw listens on every address"},
+    {"backendTLS", "use a BackendTLSPolicy per Backend"},
+    {"allowedListeners", NULL},
+};
+
 static void parse_gateway(ld_t *ld, set_t *s, const meta_t *m)
 {
-    if (s->gateways.n > 0) {
-        const meta_t *first = &s->gateways.v[0].m;
-        lerr(ld, m, m->root, "only one Gateway is supported (already have Gateway %s/%s)", first->ns,
-            first->name ? first->name : "(unnamed)");
-        return;
-    }
     gateway_t *g = VEC_PUSH(s->gateways);
     g->m = *m;
-    const gw_yaml_node_t *ls = field(ld, m, m->spec, "listeners", GW_YAML_SEQ, "spec.listeners", false);
+    size_t before = ld->n_errors;
+    if (s->gateways.n > 1) {
+        const meta_t *first = &s->gateways.v[0].m;
+        /* The reference's aigw serves exactly one Gateway too. */
+        lunsup(ld, m, m->root, "only one Gateway is supported (already have Gateway %s/%s)", first->ns,
+               first->name ? first->name : "(unnamed)");
+    }
+    CHECK_FIELDS(ld, m, m->spec, "spec", gateway_fields);
+    const gw_yaml_node_t *ls = fseq(ld, m, m->spec, "listeners", "spec.listeners", false, 64);
     if (ls == NULL || ls->n_items == 0) {
         /* The reference's wording: "gateway aigw-run has no listeners configured". */
-        lerr(ld, m, ls ? ls : m->spec ? m->spec : m->root, "no listeners configured");
-        return;
+        lerr(ld, m, ls ? ls : gw_yaml_get(m->spec, "listeners") ? gw_yaml_get(m->spec, "listeners") : m->spec,
+             "no listeners configured");
+        goto out;
     }
     for (size_t i = 0; i < ls->n_items; i++) {
         const gw_yaml_node_t *l = ls->items[i];
-        char p[64];
+        char p[64], q[96];
         snprintf(p, sizeof(p), "spec.listeners[%zu]", i);
         if (l->kind != GW_YAML_MAP) {
             lerr(ld, m, l, "%s must be a mapping", p);
             continue;
         }
-        const char *proto = gw_yaml_str(gw_yaml_get(l, "protocol"));
-        if (proto == NULL || strcmp(proto, "HTTP") != 0) {
-            lerr(ld, m, gw_yaml_get(l, "protocol") ? gw_yaml_get(l, "protocol") : l,
-                "%s.protocol %s is not supported (only HTTP for now)", p, proto ? proto : "(missing)");
+        snprintf(q, sizeof(q), "%s.name", p);
+        const char *lname = fstr(ld, m, l, "name", q, true);
+        for (size_t j = 0; lname != NULL && j < i; j++)
+            if (streq(gw_yaml_str(gw_yaml_get(ls->items[j], "name")), lname))
+                lerr(ld, m, gw_yaml_get(l, "name"), "spec.listeners: Listener name must be unique within the Gateway (%s)",
+                     lname);
+        snprintf(q, sizeof(q), "%s.protocol", p);
+        const char *proto = fstr(ld, m, l, "protocol", q, true);
+        uint64_t port;
+        snprintf(q, sizeof(q), "%s.port", p);
+        int rc = fuint(ld, m, l, "port", q, 1, 65535, &port);
+        if (rc == 0)
+            lerr(ld, m, l, "%s is required", q);
+        bool https = streq(proto, "HTTPS");
+        const gw_yaml_node_t *tls = gw_yaml_get(l, "tls");
+        if ((https || streq(proto, "TLS")) && gw_yaml_is_null(tls))
+            lerr(ld, m, l, "%s: tls must be specified for protocols ['HTTPS', 'TLS']", p);
+        if (proto != NULL && !https && !streq(proto, "HTTP")) {
+            lunsup(ld, m, gw_yaml_get(l, "protocol"), "%s.protocol %s is not supported (HTTP or HTTPS)", p, proto);
             continue;
         }
-        uint64_t port;
-        char pp[80];
-        snprintf(pp, sizeof(pp), "%s.port", p);
-        int rc = fuint(ld, m, l, "port", pp, 1, 65535, &port);
-        if (rc == 0)
-            lerr(ld, m, l, "%s is required", pp);
-        if (rc == 1 && i == 0)
-            g->port = (uint16_t)port;
-        else if (rc == 1)
-            lwarn(ld, m, l, "%s: only the first listener is served, port %llu ignored", p, (unsigned long long)port);
+        if (!gw_yaml_is_null(gw_yaml_get(l, "hostname")))
+            lnote(ld, m, gw_yaml_get(l, "hostname"), "%s.hostname is ignored: every host name is served", p);
+        ref_t cert = {0};
+        if (https && !gw_yaml_is_null(tls)) {
+            snprintf(q, sizeof(q), "%s.tls", p);
+            const gw_yaml_node_t *t = field(ld, m, l, "tls", GW_YAML_MAP, q, true);
+            static const char *const modes[] = {"Terminate", "Passthrough", NULL};
+            snprintf(q, sizeof(q), "%s.tls.mode", p);
+            int mode = t ? fenum(ld, m, t, "mode", q, modes, false) : -1;
+            if (mode == 1)
+                lunsup(ld, m, gw_yaml_get(t, "mode"), "%s: TLS Passthrough is not supported (aigw terminates TLS)", q);
+            snprintf(q, sizeof(q), "%s.tls.certificateRefs", p);
+            const gw_yaml_node_t *crs = t ? fseq(ld, m, t, "certificateRefs", q, false, 64) : NULL;
+            if (t != NULL && mode != 1 && (crs == NULL || crs->n_items == 0) && !present(t, "options"))
+                lerr(ld, m, t, "%s.tls: certificateRefs or options must be specified when mode is Terminate", p);
+            else if (t != NULL && mode != 1 && (crs == NULL || crs->n_items == 0))
+                lunsup(ld, m, t, "%s.tls: a certificate is required (certificateRefs to a kubernetes.io/tls Secret)",
+                       p);
+            for (size_t j = 0; crs != NULL && j < crs->n_items; j++) {
+                char cp[128];
+                snprintf(cp, sizeof(cp), "%s.tls.certificateRefs[%zu]", p, j);
+                if (crs->items[j]->kind != GW_YAML_MAP) {
+                    lerr(ld, m, crs->items[j], "%s must be a mapping {name, namespace}", cp);
+                    continue;
+                }
+                ref_t r;
+                if (!parse_ref(ld, m, crs->items[j], cp, &r))
+                    continue;
+                if ((r.kind != NULL && strcmp(r.kind, "Secret") != 0) || (r.group != NULL && *r.group != '\0')) {
+                    lunsup(ld, m, crs->items[j], "%s: only Secret certificates are supported, not %s", cp,
+                           r.kind ? r.kind : r.group);
+                    continue;
+                }
+                if (j == 0)
+                    cert = r;
+                else if (i == 0)
+                    lnote(ld, m, crs->items[j], "%s is ignored: only the first certificate is served (no SNI selection)",
+                          cp);
+            }
+        }
+        if (i == 0) {
+            g->listener = l;
+            g->https = https;
+            g->cert = cert;
+            if (rc == 1)
+                g->port = (uint16_t)port;
+        } else if (rc == 1) {
+            lnote(ld, m, l, "%s is ignored: only the first listener is served (port %llu)", p, (unsigned long long)port);
+        }
     }
+out:
+    g->ok = ld->n_errors == before;
 }
+
+/* ---- Backend (gateway.envoyproxy.io) ---- */
+
+static const field_spec_t backend_fields[] = {
+    {"endpoints", NULL},
+    {"type", NULL},
+    {"appProtocols", "aigw speaks HTTP/1.1 to every backend"},
+    {"fallback", "use AIGatewayRoute backendRefs[].priority"},
+    {"tls", "use a BackendTLSPolicy"},
+};
 
 static void parse_backend(ld_t *ld, set_t *s, const meta_t *m)
 {
     be_t *b = VEC_PUSH(s->backends);
     b->m = *m;
     size_t before = ld->n_errors;
-    const gw_yaml_node_t *eps = field(ld, m, m->spec, "endpoints", GW_YAML_SEQ, "spec.endpoints", true);
+    CHECK_FIELDS(ld, m, m->spec, "spec", backend_fields);
+    static const char *const types[] = {"Endpoints", "DynamicResolver", NULL};
+    if (fenum(ld, m, m->spec, "type", "spec.type", types, false) == 1)
+        lunsup(ld, m, gw_yaml_get(m->spec, "type"), "spec.type DynamicResolver is not supported (list endpoints)");
+    const gw_yaml_node_t *eps = fseq(ld, m, m->spec, "endpoints", "spec.endpoints", true, 64);
     if (eps != NULL && eps->n_items == 0)
         lerr(ld, m, eps, "spec.endpoints must have at least one endpoint");
-    if (eps != NULL && eps->n_items > 0) {
+    for (size_t i = 0; eps != NULL && i < eps->n_items; i++) {
+        const gw_yaml_node_t *e = eps->items[i];
+        char p[64];
+        snprintf(p, sizeof(p), "spec.endpoints[%zu]", i);
+        if (e->kind != GW_YAML_MAP) {
+            lerr(ld, m, e, "%s must be a mapping", p);
+            continue;
+        }
+        int n = present(e, "fqdn") + present(e, "ip") + present(e, "unix");
+        if (n != 1)
+            lerr(ld, m, e, "%s: exactly one of fqdn, ip or unix must be specified", p);
+    }
+    if (eps != NULL && eps->n_items > 0 && eps->items[0]->kind == GW_YAML_MAP) {
         const gw_yaml_node_t *e = eps->items[0];
         if (eps->n_items > 1)
-            lwarn(ld, m, eps, "only the first of %zu endpoints is used", eps->n_items);
-        const gw_yaml_node_t *fqdn = gw_yaml_get(e, "fqdn"), *ip = gw_yaml_get(e, "ip");
+            lnote(ld, m, eps, "spec.endpoints: only the first of %zu endpoints is used", eps->n_items);
         const gw_yaml_node_t *which = NULL;
         const char *host = NULL;
         bool is_fqdn = false;
-        if (e->kind != GW_YAML_MAP) {
-            lerr(ld, m, e, "spec.endpoints[0] must be a mapping");
-        } else if (!gw_yaml_is_null(fqdn)) {
+        if (present(e, "fqdn")) {
             is_fqdn = true;
             which = field(ld, m, e, "fqdn", GW_YAML_MAP, "spec.endpoints[0].fqdn", true);
             host = which ? fstr(ld, m, which, "hostname", "spec.endpoints[0].fqdn.hostname", true) : NULL;
-        } else if (!gw_yaml_is_null(ip)) {
+        } else if (present(e, "ip")) {
             which = field(ld, m, e, "ip", GW_YAML_MAP, "spec.endpoints[0].ip", true);
             host = which ? fstr(ld, m, which, "address", "spec.endpoints[0].ip.address", true) : NULL;
-        } else if (gw_yaml_get(e, "unix") != NULL) {
-            lerr(ld, m, e, "spec.endpoints[0]: unix socket endpoints are not supported yet");
+        } else if (present(e, "unix")) {
+            lunsup(ld, m, e, "spec.endpoints[0]: unix socket endpoints are not supported");
         } else {
             lerr(ld, m, e, "spec.endpoints[0] needs fqdn {hostname, port} or ip {address, port}");
         }
@@ -840,60 +388,173 @@ static void parse_backend(ld_t *ld, set_t *s, const meta_t *m)
     b->ok = ld->n_errors == before;
 }
 
+/* ---- AIServiceBackend ---- */
+
+static const char *const schema_names[] = {"OpenAI",      "Cohere",       "AWSBedrock", "AzureOpenAI",
+                                           "GCPVertexAI", "GCPAnthropic", "Anthropic",  "AWSAnthropic",
+                                           NULL};
+
+static const field_spec_t svc_fields[] = {
+    {"schema", NULL},
+    {"backendRef", NULL},
+    {"headerMutation", NULL},
+    {"timeouts", "not an AIServiceBackend field in v0.4 (the route rule's timeouts apply)"},
+    {"backendSecurityPolicyRef", "removed after v0.3: target the AIServiceBackend from the BackendSecurityPolicy"},
+};
+
 static void parse_svc(ld_t *ld, set_t *s, const meta_t *m)
 {
     svc_t *v = VEC_PUSH(s->svcs);
     v->m = *m;
     size_t before = ld->n_errors;
+    CHECK_FIELDS(ld, m, m->spec, "spec", svc_fields);
     const gw_yaml_node_t *schema = field(ld, m, m->spec, "schema", GW_YAML_MAP, "spec.schema", true);
     if (schema != NULL) {
-        const char *name = fstr(ld, m, schema, "name", "spec.schema.name", true);
-        if (name != NULL && !gw_schema_parse(name, &v->schema))
-            lerr(ld, m, gw_yaml_get(schema, "name"),
-                "spec.schema.name %s is not one of OpenAI, AzureOpenAI, Anthropic, AWSBedrock, AWSAnthropic, "
-                "GCPVertexAI, GCPAnthropic, Cohere",
-                name);
+        int i = fenum(ld, m, schema, "name", "spec.schema.name", schema_names, true);
+        if (i >= 0)
+            gw_schema_parse(schema_names[i], &v->schema);
         const gw_yaml_node_t *ver = gw_yaml_get(schema, "version");
         if (ver != NULL && ver->kind == GW_YAML_SCALAR)
             v->version = gw_yaml_is_null(ver) ? NULL : ver->str;
         else if (ver != NULL)
-            lerr(ld, m, ver, "spec.schema.version must be a scalar");
+            lerr(ld, m, ver, "spec.schema.version must be a string");
     }
     const gw_yaml_node_t *br = field(ld, m, m->spec, "backendRef", GW_YAML_MAP, "spec.backendRef", true);
-    if (br != NULL) {
-        const char *kind = gw_yaml_str(gw_yaml_get(br, "kind"));
-        const char *group = gw_yaml_str(gw_yaml_get(br, "group"));
-        /* The reference's CEL rule: a gateway.envoyproxy.io Backend (a Kubernetes Service is refused, #902). */
-        if ((kind != NULL && strcmp(kind, "Backend") != 0) || (group != NULL && strcmp(group, "gateway.envoyproxy.io") != 0))
-            lerr(ld, m, br, "spec.backendRef must be a gateway.envoyproxy.io Backend, not %s%s%s",
-                group && *group ? group : "", group && *group ? " " : "", kind ? kind : "Service");
-        else
-            parse_ref(ld, m, br, "spec.backendRef", &v->backend);
+    if (br != NULL && parse_ref(ld, m, br, "spec.backendRef", &v->backend)) {
+        /* The reference's CEL rule (#902): kind defaults to Service and group to "", so both must
+         * be written: a Kubernetes Service cannot be a backend in v0.4. */
+        const ref_t *r = &v->backend;
+        if (!streq(r->kind, "Backend") || !streq(r->group, EG_GROUP)) {
+            lerr(ld, m, br,
+                 "spec.backendRef: BackendRef must be a Backend resource of Envoy Gateway (group %s, kind Backend; "
+                 "got %s%s%s)",
+                 EG_GROUP, r->group && *r->group ? r->group : "", r->group && *r->group ? " " : "",
+                 r->kind ? r->kind : "Service");
+            v->backend.name = NULL;
+        }
     }
     parse_header_mutation(ld, m, m->spec, "spec", &v->hm);
     v->ok = ld->n_errors == before;
 }
+
+/* ---- BackendTLSPolicy ---- */
+
+static const field_spec_t tls_fields[] = {
+    {"targetRefs", NULL},
+    {"validation", NULL},
+    {"options", "TLS options are Envoy settings"},
+};
 
 static void parse_tls(ld_t *ld, set_t *s, const meta_t *m)
 {
     tls_t *t = VEC_PUSH(s->tls);
     t->m = *m;
     size_t before = ld->n_errors;
-    parse_targets(ld, m, "gateway.envoyproxy.io", "Backend", &t->targets);
+    CHECK_FIELDS(ld, m, m->spec, "spec", tls_fields);
+    refs_t all = {0};
+    gw_yl_parse_policy_targets(ld, m, true, &all);
+    for (size_t i = 0; i < all.n; i++) {
+        const ref_t *r = &all.v[i];
+        if (streq(r->group, EG_GROUP) && streq(r->kind, "Backend"))
+            *VEC_PUSH(t->targets) = *r;
+        else if (streq(r->kind, "Service") && *r->group == '\0')
+            lunsup(ld, m, r->at, "spec.targetRefs[%zu]: a Kubernetes Service cannot be resolved outside Kubernetes; "
+                   "target a gateway.envoyproxy.io Backend", i);
+        else
+            lunsup(ld, m, r->at, "spec.targetRefs[%zu]: only gateway.envoyproxy.io Backend targets are supported, not "
+                   "%s %s", i, r->group, r->kind);
+        if (present(r->at, "sectionName"))
+            lnote(ld, m, gw_yaml_get(r->at, "sectionName"), "spec.targetRefs[%zu].sectionName is ignored", i);
+    }
+    free(all.v);
     const gw_yaml_node_t *val = field(ld, m, m->spec, "validation", GW_YAML_MAP, "spec.validation", true);
     if (val != NULL) {
+        static const field_spec_t val_fields[] = {
+            {"hostname", NULL},
+            {"wellKnownCACertificates", NULL},
+            {"caCertificateRefs", NULL},
+            {"subjectAltNames", "the certificate is checked against hostname"},
+        };
+        CHECK_FIELDS(ld, m, val, "spec.validation", val_fields);
         t->sni = fstr(ld, m, val, "hostname", "spec.validation.hostname", true);
-        const char *wk = fstr(ld, m, val, "wellKnownCACertificates", "spec.validation.wellKnownCACertificates", false);
-        if (gw_yaml_get(val, "caCertificateRefs") != NULL && !gw_yaml_is_null(gw_yaml_get(val, "caCertificateRefs")))
-            lerr(ld, m, gw_yaml_get(val, "caCertificateRefs"),
-                "spec.validation.caCertificateRefs is not supported yet (use wellKnownCACertificates: System)");
-        else if (wk == NULL)
-            lerr(ld, m, val, "spec.validation.wellKnownCACertificates is required");
-        else if (strcmp(wk, "System") != 0)
-            lerr(ld, m, gw_yaml_get(val, "wellKnownCACertificates"),
-                "spec.validation.wellKnownCACertificates %s is not supported (only System)", wk);
+        static const char *const wk[] = {"System", NULL};
+        bool has_wk = present(val, "wellKnownCACertificates");
+        const gw_yaml_node_t *cas = fseq(ld, m, val, "caCertificateRefs", "spec.validation.caCertificateRefs", false, 8);
+        bool has_ca = cas != NULL && cas->n_items > 0;
+        if (has_wk)
+            fenum(ld, m, val, "wellKnownCACertificates", "spec.validation.wellKnownCACertificates", wk, true);
+        if (has_wk && has_ca)
+            lerr(ld, m, val, "spec.validation: must not contain both CACertificateRefs and WellKnownCACertificates");
+        else if (!has_wk && !has_ca)
+            lerr(ld, m, val, "spec.validation: must specify either CACertificateRefs or WellKnownCACertificates");
+        for (size_t i = 0; cas != NULL && i < cas->n_items; i++) {
+            char p[96];
+            snprintf(p, sizeof(p), "spec.validation.caCertificateRefs[%zu]", i);
+            if (cas->items[i]->kind != GW_YAML_MAP) {
+                lerr(ld, m, cas->items[i], "%s must be a mapping {group, kind, name}", p);
+                continue;
+            }
+            ref_t r;
+            if (!parse_ref(ld, m, cas->items[i], p, &r))
+                continue;
+            if (r.ns_written)
+                lerr(ld, m, cas->items[i], "%s.namespace: a local reference has no namespace", p);
+            r.ns = m->ns;
+            if (r.kind == NULL || r.group == NULL) {
+                lerr(ld, m, cas->items[i], "%s: group and kind are required (\"\" and ConfigMap or Secret)", p);
+                continue;
+            }
+            if (*r.group != '\0' || (strcmp(r.kind, "ConfigMap") != 0 && strcmp(r.kind, "Secret") != 0)) {
+                lunsup(ld, m, cas->items[i], "%s: only a ConfigMap or Secret (key ca.crt) is supported, not %s %s", p,
+                       r.group, r.kind);
+                continue;
+            }
+            *VEC_PUSH(t->ca_refs) = r;
+        }
     }
     t->ok = ld->n_errors == before;
+}
+
+/* ---- BackendSecurityPolicy ---- */
+
+static const char *const bsp_types[] = {"APIKey",         "AWSCredentials",  "AzureAPIKey", "AzureCredentials",
+                                        "GCPCredentials", "AnthropicAPIKey", NULL};
+static const char *const bsp_fields[] = {"apiKey",         "awsCredentials",  "azureAPIKey", "azureCredentials",
+                                         "gcpCredentials", "anthropicAPIKey", NULL};
+
+/* A SecretObjectReference: name required; kind Secret and group "" when written. */
+static bool parse_secret_ref(ld_t *ld, const meta_t *m, const gw_yaml_node_t *parent, const char *key,
+                             const char *path, bool required, ref_t *out)
+{
+    const gw_yaml_node_t *n = field(ld, m, parent, key, GW_YAML_MAP, path, required);
+    if (n == NULL || !parse_ref(ld, m, n, path, out))
+        return false;
+    if ((out->kind != NULL && strcmp(out->kind, "Secret") != 0) || (out->group != NULL && *out->group != '\0')) {
+        lunsup(ld, m, n, "%s: only a core Secret can hold it, not %s", path, out->kind ? out->kind : out->group);
+        out->name = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* Envoy Gateway's OIDC block of an oidcExchangeToken: provider.issuer, clientID, clientSecret. */
+static void check_oidc(ld_t *ld, const meta_t *m, const gw_yaml_node_t *ox, const char *path)
+{
+    char p[160];
+    snprintf(p, sizeof(p), "%s.oidc", path);
+    const gw_yaml_node_t *oidc = field(ld, m, ox, "oidc", GW_YAML_MAP, p, true);
+    if (oidc == NULL)
+        return;
+    snprintf(p, sizeof(p), "%s.oidc.provider", path);
+    const gw_yaml_node_t *prov = field(ld, m, oidc, "provider", GW_YAML_MAP, p, true);
+    snprintf(p, sizeof(p), "%s.oidc.provider.issuer", path);
+    if (prov != NULL)
+        fstr1(ld, m, prov, "issuer", p);
+    snprintf(p, sizeof(p), "%s.oidc.clientID", path);
+    fstr1(ld, m, oidc, "clientID", p);
+    ref_t r;
+    snprintf(p, sizeof(p), "%s.oidc.clientSecret", path);
+    parse_secret_ref(ld, m, oidc, "clientSecret", p, true, &r);
 }
 
 static void parse_sec(ld_t *ld, set_t *s, const meta_t *m)
@@ -901,109 +562,145 @@ static void parse_sec(ld_t *ld, set_t *s, const meta_t *m)
     sec_t *p = VEC_PUSH(s->secs);
     p->m = *m;
     size_t before = ld->n_errors;
-    parse_targets(ld, m, "aigateway.envoyproxy.io", "AIServiceBackend", &p->targets);
-    const char *type = fstr(ld, m, m->spec, "type", "spec.type", true);
-    p->type_name = type;
-    const gw_yaml_node_t *tn = gw_yaml_get(m->spec, "type");
-    if (type == NULL)
-        goto out;
-    static const struct {
-        const char *type, *field, *secret_key;
-        gw_auth_type_t auth;
-    } api_keys[] = {
-        {"APIKey", "apiKey", "apiKey", GW_AUTH_API_KEY},
-        {"AzureAPIKey", "azureAPIKey", "apiKey", GW_AUTH_AZURE_API_KEY},
-        {"AnthropicAPIKey", "anthropicAPIKey", "apiKey", GW_AUTH_ANTHROPIC_API_KEY},
+    static const field_spec_t known[] = {
+        {"targetRefs", NULL},      {"type", NULL},           {"apiKey", NULL},         {"awsCredentials", NULL},
+        {"azureAPIKey", NULL},     {"azureCredentials", NULL}, {"gcpCredentials", NULL}, {"anthropicAPIKey", NULL},
     };
-    for (size_t i = 0; i < GW_ARRAY_SIZE(api_keys); i++) {
-        if (strcmp(type, api_keys[i].type) != 0)
-            continue;
-        char path[64];
-        snprintf(path, sizeof(path), "spec.%s", api_keys[i].field);
-        const gw_yaml_node_t *f = field(ld, m, m->spec, api_keys[i].field, GW_YAML_MAP, path, true);
-        snprintf(path, sizeof(path), "spec.%s.secretRef", api_keys[i].field);
-        const gw_yaml_node_t *sr = f ? field(ld, m, f, "secretRef", GW_YAML_MAP, path, true) : NULL;
-        if (sr != NULL)
-            parse_ref(ld, m, sr, path, &p->secret);
-        p->type = api_keys[i].auth;
-        p->secret_key = api_keys[i].secret_key;
+    CHECK_FIELDS(ld, m, m->spec, "spec", known);
+    refs_t all = {0};
+    gw_yl_parse_policy_targets(ld, m, false, &all);
+    bool cel_bad = false;
+    for (size_t i = 0; i < all.n; i++) {
+        if (streq(all.v[i].group, AIGW_GROUP) && streq(all.v[i].kind, "AIServiceBackend"))
+            *VEC_PUSH(p->targets) = all.v[i];
+        else
+            cel_bad = true;
+    }
+    if (cel_bad)
+        lerr(ld, m, gw_yaml_get(m->spec, "targetRefs"), "spec.targetRefs: targetRefs must reference AIServiceBackend resources");
+    free(all.v);
+    int t = fenum(ld, m, m->spec, "type", "spec.type", bsp_types, true);
+    if (t < 0)
+        goto out;
+    p->type_name = bsp_types[t];
+    /* CEL: the field matching type is set, and no other credential field. */
+    bool only = present(m->spec, bsp_fields[t]);
+    for (int i = 0; bsp_fields[i] != NULL; i++)
+        if (i != t && present(m->spec, bsp_fields[i]))
+            only = false;
+    if (!only) {
+        lerr(ld, m, gw_yaml_get(m->spec, "type"), "spec: When type is %s, only %s field should be set", bsp_types[t],
+             bsp_fields[t]);
         goto out;
     }
-    if (strcmp(type, "AWSCredentials") == 0) {
+    char path[96];
+    snprintf(path, sizeof(path), "spec.%s", bsp_fields[t]);
+    const gw_yaml_node_t *f = field(ld, m, m->spec, bsp_fields[t], GW_YAML_MAP, path, true);
+    if (f == NULL)
+        goto out;
+    switch (t) {
+    case 0: /* APIKey */
+    case 2: /* AzureAPIKey */
+    case 5: /* AnthropicAPIKey */
+        snprintf(path, sizeof(path), "spec.%s.secretRef", bsp_fields[t]);
+        parse_secret_ref(ld, m, f, "secretRef", path, true, &p->secret);
+        p->type = t == 0 ? GW_AUTH_API_KEY : t == 2 ? GW_AUTH_AZURE_API_KEY : GW_AUTH_ANTHROPIC_API_KEY;
+        p->secret_key = "apiKey";
+        break;
+    case 1: { /* AWSCredentials */
         p->type = GW_AUTH_AWS_CREDENTIALS;
-        const gw_yaml_node_t *f = field(ld, m, m->spec, "awsCredentials", GW_YAML_MAP, "spec.awsCredentials", true);
-        if (f == NULL)
-            goto out;
-        p->region = fstr(ld, m, f, "region", "spec.awsCredentials.region", true);
+        p->region = fstr1(ld, m, f, "region", "spec.awsCredentials.region");
         const gw_yaml_node_t *cf =
             field(ld, m, f, "credentialsFile", GW_YAML_MAP, "spec.awsCredentials.credentialsFile", false);
         if (cf != NULL) {
-            const gw_yaml_node_t *sr =
-                field(ld, m, cf, "secretRef", GW_YAML_MAP, "spec.awsCredentials.credentialsFile.secretRef", true);
-            if (sr != NULL)
-                parse_ref(ld, m, sr, "spec.awsCredentials.credentialsFile.secretRef", &p->secret);
+            parse_secret_ref(ld, m, cf, "secretRef", "spec.awsCredentials.credentialsFile.secretRef", true, &p->secret);
             p->secret_key = "credentials";
             p->profile = fstr(ld, m, cf, "profile", "spec.awsCredentials.credentialsFile.profile", false);
-            if (p->profile == NULL)
+            if (p->profile == NULL || *p->profile == '\0')
                 p->profile = "default";
         }
-        if (!gw_yaml_is_null(gw_yaml_get(f, "oidcExchangeToken")))
-            lerr(ld, m, gw_yaml_get(f, "oidcExchangeToken"),
-                "spec.awsCredentials.oidcExchangeToken is not supported outside Kubernetes (the reference refuses "
-                "it in standalone mode too)");
-        goto out;
+        const gw_yaml_node_t *ox =
+            field(ld, m, f, "oidcExchangeToken", GW_YAML_MAP, "spec.awsCredentials.oidcExchangeToken", false);
+        if (ox != NULL) {
+            check_oidc(ld, m, ox, "spec.awsCredentials.oidcExchangeToken");
+            fstr1(ld, m, ox, "awsRoleArn", "spec.awsCredentials.oidcExchangeToken.awsRoleArn");
+            lunsup(ld, m, ox,
+                   "spec.awsCredentials.oidcExchangeToken is not supported outside Kubernetes (the reference's aigw "
+                   "refuses it too): use credentialsFile, or neither for the AWS default credential chain");
+        }
+        break;
     }
-    if (strcmp(type, "AzureCredentials") == 0) {
+    case 3: { /* AzureCredentials */
         p->type = GW_AUTH_AZURE_CREDENTIALS;
-        const gw_yaml_node_t *f =
-            field(ld, m, m->spec, "azureCredentials", GW_YAML_MAP, "spec.azureCredentials", true);
-        if (f == NULL)
-            goto out;
-        p->client_id = fstr(ld, m, f, "clientID", "spec.azureCredentials.clientID", true);
-        p->tenant_id = fstr(ld, m, f, "tenantID", "spec.azureCredentials.tenantID", true);
-        const gw_yaml_node_t *sr =
-            field(ld, m, f, "clientSecretRef", GW_YAML_MAP, "spec.azureCredentials.clientSecretRef", false);
-        if (sr != NULL) {
-            parse_ref(ld, m, sr, "spec.azureCredentials.clientSecretRef", &p->secret);
+        p->client_id = fstr1(ld, m, f, "clientID", "spec.azureCredentials.clientID");
+        p->tenant_id = fstr1(ld, m, f, "tenantID", "spec.azureCredentials.tenantID");
+        bool has_secret = present(f, "clientSecretRef"), has_oidc = present(f, "oidcExchangeToken");
+        if (has_secret == has_oidc) {
+            lerr(ld, m, f, "spec.azureCredentials: Exactly one of clientSecretRef or oidcExchangeToken must be specified");
+            break;
+        }
+        if (has_secret) {
+            parse_secret_ref(ld, m, f, "clientSecretRef", "spec.azureCredentials.clientSecretRef", true, &p->secret);
             p->secret_key = "client-secret";
-        } else if (!gw_yaml_is_null(gw_yaml_get(f, "oidcExchangeToken"))) {
-            lerr(ld, m, gw_yaml_get(f, "oidcExchangeToken"),
-                "spec.azureCredentials.oidcExchangeToken is not supported yet (use clientSecretRef)");
         } else {
-            lerr(ld, m, f, "spec.azureCredentials needs clientSecretRef");
+            const gw_yaml_node_t *ox = field(ld, m, f, "oidcExchangeToken", GW_YAML_MAP,
+                                             "spec.azureCredentials.oidcExchangeToken", true);
+            if (ox != NULL)
+                check_oidc(ld, m, ox, "spec.azureCredentials.oidcExchangeToken");
+            lunsup(ld, m, ox ? ox : f,
+                   "spec.azureCredentials.oidcExchangeToken is not supported yet (use clientSecretRef)");
         }
-        goto out;
+        break;
     }
-    if (strcmp(type, "GCPCredentials") == 0) {
+    case 4: { /* GCPCredentials */
         p->type = GW_AUTH_GCP_CREDENTIALS;
-        const gw_yaml_node_t *f = field(ld, m, m->spec, "gcpCredentials", GW_YAML_MAP, "spec.gcpCredentials", true);
-        if (f == NULL)
-            goto out;
-        p->project = fstr(ld, m, f, "projectName", "spec.gcpCredentials.projectName", true);
-        p->region = fstr(ld, m, f, "region", "spec.gcpCredentials.region", true);
-        const gw_yaml_node_t *cf =
-            field(ld, m, f, "credentialsFile", GW_YAML_MAP, "spec.gcpCredentials.credentialsFile", false);
-        if (cf != NULL) {
-            const gw_yaml_node_t *sr =
-                field(ld, m, cf, "secretRef", GW_YAML_MAP, "spec.gcpCredentials.credentialsFile.secretRef", true);
-            if (sr != NULL)
-                parse_ref(ld, m, sr, "spec.gcpCredentials.credentialsFile.secretRef", &p->secret);
-            p->secret_key = "service_account.json";
-        } else if (!gw_yaml_is_null(gw_yaml_get(f, "workloadIdentityFederationConfig"))) {
-            lerr(ld, m, gw_yaml_get(f, "workloadIdentityFederationConfig"),
-                "spec.gcpCredentials.workloadIdentityFederationConfig is not supported yet (use credentialsFile)");
-        } else {
-            lerr(ld, m, f, "spec.gcpCredentials needs credentialsFile");
+        p->project = fstr1(ld, m, f, "projectName", "spec.gcpCredentials.projectName");
+        p->region = fstr1(ld, m, f, "region", "spec.gcpCredentials.region");
+        bool has_file = present(f, "credentialsFile"), has_wif = present(f, "workloadIdentityFederationConfig");
+        if (has_file == has_wif) {
+            lerr(ld, m, f,
+                 "spec.gcpCredentials: Exactly one of GCPWorkloadIdentityFederationConfig or GCPCredentialsFile must "
+                 "be specified");
+            break;
         }
-        goto out;
+        if (has_file) {
+            const gw_yaml_node_t *cf =
+                field(ld, m, f, "credentialsFile", GW_YAML_MAP, "spec.gcpCredentials.credentialsFile", true);
+            if (cf != NULL)
+                parse_secret_ref(ld, m, cf, "secretRef", "spec.gcpCredentials.credentialsFile.secretRef", true,
+                                 &p->secret);
+            p->secret_key = "service_account.json";
+        } else {
+            const char *w = "spec.gcpCredentials.workloadIdentityFederationConfig";
+            const gw_yaml_node_t *wif = field(ld, m, f, "workloadIdentityFederationConfig", GW_YAML_MAP, w, true);
+            if (wif != NULL) {
+                char q[160];
+                snprintf(q, sizeof(q), "%s.projectID", w);
+                fstr1(ld, m, wif, "projectID", q);
+                snprintf(q, sizeof(q), "%s.workloadIdentityProviderName", w);
+                fstr1(ld, m, wif, "workloadIdentityProviderName", q);
+                snprintf(q, sizeof(q), "%s.workloadIdentityPoolName", w);
+                fstr1(ld, m, wif, "workloadIdentityPoolName", q);
+                snprintf(q, sizeof(q), "%s.oidcExchangeToken", w);
+                const gw_yaml_node_t *ox = field(ld, m, wif, "oidcExchangeToken", GW_YAML_MAP, q, true);
+                if (ox != NULL)
+                    check_oidc(ld, m, ox, q);
+                snprintf(q, sizeof(q), "%s.serviceAccountImpersonation", w);
+                const gw_yaml_node_t *sa = field(ld, m, wif, "serviceAccountImpersonation", GW_YAML_MAP, q, false);
+                snprintf(q, sizeof(q), "%s.serviceAccountImpersonation.serviceAccountName", w);
+                if (sa != NULL)
+                    fstr1(ld, m, sa, "serviceAccountName", q);
+            }
+            lunsup(ld, m, wif ? wif : f, "%s is not supported yet (use credentialsFile)", w);
+        }
+        break;
     }
-    lerr(ld, m, tn,
-        "spec.type %s is not one of APIKey, AzureAPIKey, AnthropicAPIKey, AWSCredentials, AzureCredentials, "
-        "GCPCredentials",
-        type);
+    }
 out:
     p->ok = ld->n_errors == before;
 }
+
+/* ---- Secret, ConfigMap, ReferenceGrant ---- */
 
 /* Reads a Secret value from a file named by an annotation: a regular file, at most 1 MiB, with
  * trailing line breaks dropped (key files usually end with one; a header value must not). */
@@ -1076,6 +773,7 @@ static void parse_secret(ld_t *ld, set_t *s, const meta_t *m)
 {
     secret_t *sc = VEC_PUSH(s->secrets);
     sc->m = *m;
+    sc->type = fstr(ld, m, m->root, "type", "type", false);
     /* Kubernetes order: data, then stringData over it; aigw's substitution annotations last. */
     const gw_yaml_node_t *data = field(ld, m, m->root, "data", GW_YAML_MAP, "data", false);
     for (size_t i = 0; data != NULL && i < data->n_pairs; i++) {
@@ -1134,21 +832,153 @@ static void parse_secret(ld_t *ld, set_t *s, const meta_t *m)
     }
 }
 
+static void parse_configmap(ld_t *ld, set_t *s, const meta_t *m)
+{
+    configmap_t *cm = VEC_PUSH(s->configmaps);
+    cm->m = *m;
+    const gw_yaml_node_t *data = field(ld, m, m->root, "data", GW_YAML_MAP, "data", false);
+    for (size_t i = 0; data != NULL && i < data->n_pairs; i++) {
+        const gw_yaml_node_t *k = data->pairs[i].key, *v = data->pairs[i].value;
+        if (k->kind != GW_YAML_SCALAR || v->kind != GW_YAML_SCALAR) {
+            lerr(ld, m, k, "data entries must be key: string value");
+            continue;
+        }
+        kv_t *kv = VEC_PUSH(cm->data);
+        kv->name = k->str;
+        kv->value = gw_yaml_is_null(v) ? "" : v->str;
+    }
+}
+
+static void parse_grant(ld_t *ld, set_t *s, const meta_t *m)
+{
+    rgrant_t *g = VEC_PUSH(s->grants);
+    g->m = *m;
+    static const field_spec_t known[] = {{"from", NULL}, {"to", NULL}};
+    CHECK_FIELDS(ld, m, m->spec, "spec", known);
+    const gw_yaml_node_t *from = fseq(ld, m, m->spec, "from", "spec.from", true, 16);
+    if (from != NULL && from->n_items == 0)
+        lerr(ld, m, from, "spec.from: must have at least 1 items");
+    for (size_t i = 0; from != NULL && i < from->n_items; i++) {
+        const gw_yaml_node_t *e = from->items[i];
+        char p[64], q[96];
+        snprintf(p, sizeof(p), "spec.from[%zu]", i);
+        if (e->kind != GW_YAML_MAP) {
+            lerr(ld, m, e, "%s must be a mapping {group, kind, namespace}", p);
+            continue;
+        }
+        rg_from_t f;
+        snprintf(q, sizeof(q), "%s.group", p);
+        f.group = fstr(ld, m, e, "group", q, false);
+        if (f.group == NULL && !gw_yaml_get(e, "group"))
+            lerr(ld, m, e, "%s is required", q);
+        snprintf(q, sizeof(q), "%s.kind", p);
+        f.kind = fstr(ld, m, e, "kind", q, true);
+        snprintf(q, sizeof(q), "%s.namespace", p);
+        f.ns = fstr(ld, m, e, "namespace", q, true);
+        if (f.kind != NULL && f.ns != NULL) {
+            if (f.group == NULL)
+                f.group = "";
+            *VEC_PUSH(g->from) = f;
+        }
+    }
+    const gw_yaml_node_t *to = fseq(ld, m, m->spec, "to", "spec.to", true, 16);
+    if (to != NULL && to->n_items == 0)
+        lerr(ld, m, to, "spec.to: must have at least 1 items");
+    for (size_t i = 0; to != NULL && i < to->n_items; i++) {
+        const gw_yaml_node_t *e = to->items[i];
+        char p[64], q[96];
+        snprintf(p, sizeof(p), "spec.to[%zu]", i);
+        if (e->kind != GW_YAML_MAP) {
+            lerr(ld, m, e, "%s must be a mapping {group, kind, name}", p);
+            continue;
+        }
+        rg_to_t t;
+        snprintf(q, sizeof(q), "%s.group", p);
+        t.group = fstr(ld, m, e, "group", q, false);
+        if (t.group == NULL && !gw_yaml_get(e, "group"))
+            lerr(ld, m, e, "%s is required", q);
+        snprintf(q, sizeof(q), "%s.kind", p);
+        t.kind = fstr(ld, m, e, "kind", q, true);
+        snprintf(q, sizeof(q), "%s.name", p);
+        t.name = fstr(ld, m, e, "name", q, false);
+        if (t.name != NULL && *t.name == '\0')
+            t.name = NULL;
+        if (t.kind != NULL) {
+            if (t.group == NULL)
+                t.group = "";
+            *VEC_PUSH(g->to) = t;
+        }
+    }
+}
+
+bool gw_yl_granted(const set_t *s, const char *from_group, const char *from_kind, const char *from_ns,
+                   const char *to_group, const char *to_kind, const char *to_ns, const char *to_name)
+{
+    if (strcmp(from_ns, to_ns) == 0)
+        return true;
+    for (size_t i = 0; i < s->grants.n; i++) {
+        const rgrant_t *g = &s->grants.v[i];
+        if (strcmp(g->m.ns, to_ns) != 0)
+            continue;
+        bool from_ok = false, to_ok = false;
+        for (size_t j = 0; j < g->from.n && !from_ok; j++)
+            from_ok = strcmp(g->from.v[j].group, from_group) == 0 && strcmp(g->from.v[j].kind, from_kind) == 0 &&
+                      strcmp(g->from.v[j].ns, from_ns) == 0;
+        for (size_t j = 0; j < g->to.n && !to_ok; j++)
+            to_ok = strcmp(g->to.v[j].group, to_group) == 0 && strcmp(g->to.v[j].kind, to_kind) == 0 &&
+                    (g->to.v[j].name == NULL || strcmp(g->to.v[j].name, to_name) == 0);
+        if (from_ok && to_ok)
+            return true;
+    }
+    return false;
+}
+
+/* ---- ClientTrafficPolicy, AIGatewayRoute, GatewayClass ---- */
+
 static void parse_ctp(ld_t *ld, set_t *s, const meta_t *m)
 {
+    static const field_spec_t known[] = {
+        {"targetRefs", NULL},
+        {"targetRef", NULL},
+        {"targetSelectors", NULL},
+        {"connection", NULL},
+        {"tcpKeepalive", "TCP keepalive is the kernel's default"},
+        {"enableProxyProtocol", "PROXY protocol is not supported"},
+        {"proxyProtocol", "PROXY protocol is not supported"},
+        {"clientIPDetection", "the peer address is the client"},
+        {"tls", "TLS settings come from the Gateway listener"},
+        {"path", "paths are served as received"},
+        {"headers", "header settings are Envoy's"},
+        {"timeout", "client timeouts are aigw's own"},
+        {"http1", "HTTP/1.1 settings are aigw's own"},
+        {"http2", "aigw serves HTTP/1.1"},
+        {"http3", "aigw serves HTTP/1.1"},
+        {"healthCheck", "aigw's health endpoint is on the admin port"},
+        {"networkBuffer", NULL},
+    };
+    CHECK_FIELDS(ld, m, m->spec, "spec", known);
     const gw_yaml_node_t *conn = field(ld, m, m->spec, "connection", GW_YAML_MAP, "spec.connection", false);
     const gw_yaml_node_t *bl = gw_yaml_get(conn, "bufferLimit");
+    if (conn != NULL) {
+        static const field_spec_t cknown[] = {
+            {"bufferLimit", NULL},
+            {"connectionLimit", "aigw's connection limits are its own"},
+            {"socketBufferLimit", "socket buffers are the kernel's"},
+            {"maxAcceptPerSocketEvent", "aigw's accept loop is its own"},
+        };
+        CHECK_FIELDS(ld, m, conn, "spec.connection", cknown);
+    }
     if (gw_yaml_is_null(bl))
         return; /* a ClientTrafficPolicy about something else */
     uint64_t v;
     if (bl->kind != GW_YAML_SCALAR || !parse_quantity(bl->str, &v) || v == 0) {
         lerr(ld, m, bl, "spec.connection.bufferLimit %s is not a byte quantity such as 50Mi",
-            bl->kind == GW_YAML_SCALAR ? bl->str : "");
+             bl->kind == GW_YAML_SCALAR ? bl->str : "");
         return;
     }
     if (s->ctps.n > 0) {
-        lwarn(ld, m, bl, "a second bufferLimit is ignored (ClientTrafficPolicy %s/%s set it first)", s->ctps.v[0].m.ns,
-             s->ctps.v[0].m.name);
+        lnote(ld, m, bl, "a second bufferLimit is ignored (ClientTrafficPolicy %s/%s set it first)", s->ctps.v[0].m.ns,
+              s->ctps.v[0].m.name);
         return;
     }
     ctp_t *c = VEC_PUSH(s->ctps);
@@ -1158,37 +988,73 @@ static void parse_ctp(ld_t *ld, set_t *s, const meta_t *m)
 
 static void parse_route(ld_t *ld, set_t *s, const meta_t *m)
 {
-    /* Rules are built in link_routes, once every AIServiceBackend is known. */
+    /* Rules are checked and built in link_routes, once every AIServiceBackend is known. */
     route_t *r = VEC_PUSH(s->routes);
     r->m = *m;
 }
 
-/* Every kind aigw reads; the others are accepted and ignored. A new kind is a row here, a
- * struct and a parse function, and a step in link() if it refers to other resources. */
+static void parse_gatewayclass(ld_t *ld, set_t *s, const meta_t *m)
+{
+    /* Accepted: which controller runs it does not matter to aigw. */
+    fstr(ld, m, m->spec, "controllerName", "spec.controllerName", true);
+}
+
+/* ---- kinds ---- */
+
+typedef enum {
+    KIND_READ = 0, /* parsed and used */
+    KIND_IGNORE,   /* only matters to Kubernetes or Envoy: a notice */
+    KIND_REFUSE,   /* changes what is served and aigw cannot do it: refused (why) */
+} kind_action_t;
+
+/* Every kind aigw knows. A new kind is a row here, a struct and a parse function, and a step in
+ * link() if it refers to other resources. Anything not listed is ignored with a notice. */
 static const struct kind_entry {
     const char *kind;
-    const char *group; /* apiVersion group ("" for the core group) */
+    const char *group; /* apiVersion group ("" for the core group); NULL: any */
+    kind_action_t action;
     bool has_spec;
     void (*parse)(ld_t *, set_t *, const meta_t *);
+    const char *why; /* KIND_IGNORE / KIND_REFUSE */
 } kinds[] = {
-    {"Gateway", "gateway.networking.k8s.io", true, parse_gateway},
-    {"AIGatewayRoute", "aigateway.envoyproxy.io", true, parse_route},
-    {"AIServiceBackend", "aigateway.envoyproxy.io", true, parse_svc},
-    {"BackendSecurityPolicy", "aigateway.envoyproxy.io", true, parse_sec},
-    {"Backend", "gateway.envoyproxy.io", true, parse_backend},
-    {"BackendTLSPolicy", "gateway.networking.k8s.io", true, parse_tls},
-    {"ClientTrafficPolicy", "gateway.envoyproxy.io", true, parse_ctp},
-    {"Secret", "", false, parse_secret},
-    /* Known to the reference, read by later issues: accepted with a warning so nothing is silently lost. */
-    {"MCPRoute", "aigateway.envoyproxy.io", false, NULL},
-    {"BackendTrafficPolicy", "gateway.envoyproxy.io", false, NULL},
-    {"GatewayConfig", "aigateway.envoyproxy.io", false, NULL},
-    {"QuotaPolicy", "aigateway.envoyproxy.io", false, NULL},
+    {"GatewayClass", GWAPI_GROUP, KIND_READ, true, parse_gatewayclass, NULL},
+    {"Gateway", GWAPI_GROUP, KIND_READ, true, parse_gateway, NULL},
+    {"AIGatewayRoute", AIGW_GROUP, KIND_READ, true, parse_route, NULL},
+    {"AIServiceBackend", AIGW_GROUP, KIND_READ, true, parse_svc, NULL},
+    {"BackendSecurityPolicy", AIGW_GROUP, KIND_READ, true, parse_sec, NULL},
+    {"MCPRoute", AIGW_GROUP, KIND_READ, true, gw_yl_parse_mcp, NULL},
+    {"Backend", EG_GROUP, KIND_READ, true, parse_backend, NULL},
+    {"BackendTLSPolicy", GWAPI_GROUP, KIND_READ, true, parse_tls, NULL},
+    {"BackendTrafficPolicy", EG_GROUP, KIND_READ, true, gw_yl_parse_btp, NULL},
+    {"ClientTrafficPolicy", EG_GROUP, KIND_READ, true, parse_ctp, NULL},
+    {"ReferenceGrant", GWAPI_GROUP, KIND_READ, true, parse_grant, NULL},
+    {"Secret", "", KIND_READ, false, parse_secret, NULL},
+    {"ConfigMap", "", KIND_READ, false, parse_configmap, NULL},
+    /* Kinds that decide what is served: ignoring them would serve something else, so refuse. */
+    {"HTTPRoute", NULL, KIND_REFUSE, false, NULL,
+     "aigw serves AIGatewayRoute and MCPRoute only (an HTTPRoute is what the reference generates from them)"},
+    {"GRPCRoute", NULL, KIND_REFUSE, false, NULL, "aigw serves AIGatewayRoute and MCPRoute only"},
+    {"TLSRoute", NULL, KIND_REFUSE, false, NULL, "aigw serves AIGatewayRoute and MCPRoute only"},
+    {"TCPRoute", NULL, KIND_REFUSE, false, NULL, "aigw serves AIGatewayRoute and MCPRoute only"},
+    {"UDPRoute", NULL, KIND_REFUSE, false, NULL, "aigw serves AIGatewayRoute and MCPRoute only"},
+    {"HTTPRouteFilter", NULL, KIND_REFUSE, false, NULL, "it belongs to an HTTPRoute, which aigw does not serve"},
+    {"InferencePool", NULL, KIND_REFUSE, false, NULL,
+     "the Gateway API Inference Extension needs its endpoint picker (EPP), which aigw does not run"},
+    {"InferenceObjective", NULL, KIND_REFUSE, false, NULL, "it belongs to an InferencePool"},
+    {"InferenceModel", NULL, KIND_REFUSE, false, NULL, "it belongs to an InferencePool"},
+    {"SecurityPolicy", NULL, KIND_REFUSE, false, NULL,
+     "client authentication would not be enforced (MCPRoute securityPolicy is supported)"},
+    {"QuotaPolicy", NULL, KIND_REFUSE, false, NULL, "it is not part of v0.4 and its quotas would not be enforced"},
+    /* Kinds that only matter to Kubernetes or Envoy. */
+    {"EnvoyProxy", NULL, KIND_IGNORE, false, NULL, "it configures the Envoy deployment"},
+    {"EnvoyPatchPolicy", NULL, KIND_IGNORE, false, NULL, "it patches Envoy's xDS"},
+    {"EnvoyExtensionPolicy", NULL, KIND_IGNORE, false, NULL, "it configures Envoy extensions"},
+    {"GatewayConfig", NULL, KIND_IGNORE, false, NULL, "it configures the external processor container"},
 };
 
 static bool same_group(const char *api_version, const char *group)
 {
-    if (api_version == NULL)
+    if (api_version == NULL || group == NULL)
         return true; /* lenient: the kind alone decides */
     const char *slash = strchr(api_version, '/');
     if (slash == NULL)
@@ -1209,7 +1075,7 @@ static void parse_doc(ld_t *ld, set_t *s, const gw_yaml_node_t *root)
     const gw_yaml_node_t *kn = gw_yaml_get(root, "kind");
     const char *kind = gw_yaml_str(kn);
     if (kind == NULL || kn->kind != GW_YAML_SCALAR) {
-        lerr(ld, NULL, kn ? kn : root, "resource has no kind");
+        lerr(ld, NULL, kn ? kn : root, "resource has no kind (not a Kubernetes resource)");
         return;
     }
     const gw_yaml_node_t *av = gw_yaml_get(root, "apiVersion");
@@ -1221,28 +1087,35 @@ static void parse_doc(ld_t *ld, set_t *s, const gw_yaml_node_t *root)
             break;
         }
     }
-    if (ke == NULL)
-        return; /* GatewayClass, EnvoyProxy, Deployment, Service, ...: not ours */
-    meta_t m = {.kind = ke->kind, .ns = "default", .root = root};
-    if (!same_group(api_version, ke->group)) {
-        gw_log_warn("%s: %s with apiVersion %s is not the %s one, ignored", ld->file, kind, api_version,
-                    *ke->group ? ke->group : "core");
-        return;
-    }
-    const gw_yaml_node_t *md = field(ld, &m, root, "metadata", GW_YAML_MAP, "metadata", true);
-    m.name = md ? fstr(ld, &m, md, "name", "metadata.name", true) : NULL;
-    const char *ns = md ? fstr(ld, &m, md, "namespace", "metadata.namespace", false) : NULL;
+    meta_t m = {.kind = ke ? ke->kind : kind, .ns = "default", .root = root};
+    const gw_yaml_node_t *md = gw_yaml_get(root, "metadata");
+    m.name = gw_yaml_str(gw_yaml_get(md, "name"));
+    const char *ns = gw_yaml_str(gw_yaml_get(md, "namespace"));
     if (ns != NULL && *ns != '\0')
         m.ns = ns;
-    if (ke->parse == NULL) {
-        lwarn(ld, &m, root, "%s is not supported yet and is ignored", kind);
+    if (ke == NULL) {
+        lnote(ld, &m, root, "%s is not used by aigw and is ignored", kind);
         return;
     }
+    if (!same_group(api_version, ke->group)) {
+        lnote(ld, &m, av, "apiVersion %s is not the %s one; ignored", api_version, *ke->group ? ke->group : "core");
+        return;
+    }
+    if (ke->action == KIND_IGNORE) {
+        lnote(ld, &m, root, "ignored: %s", ke->why);
+        return;
+    }
+    if (ke->action == KIND_REFUSE) {
+        lunsup(ld, &m, root, "%s is not supported: %s", kind, ke->why);
+        return;
+    }
+    md = field(ld, &m, root, "metadata", GW_YAML_MAP, "metadata", true);
+    m.name = md ? fstr(ld, &m, md, "name", "metadata.name", true) : NULL;
     if (m.name == NULL)
         return;
     const meta_t *dup = find_dup(s, &m);
     if (dup != NULL) {
-        pos_t p = map_pos(ld->map, (pos_t){dup->root->line, dup->root->col});
+        pos_t p = gw_yl_map_pos(ld->map, (pos_t){dup->root->line, dup->root->col});
         lerr(ld, &m, root, "defined twice (first at line %u)", p.line);
         return;
     }
@@ -1254,26 +1127,13 @@ static void parse_doc(ld_t *ld, set_t *s, const gw_yaml_node_t *root)
     ke->parse(ld, s, &m);
 }
 
-/* ---- lookups ---- */
-
-#define FIND(vec, ns_, name_)                                                                                        \
-    __extension__({                                                                                                  \
-        __typeof__((vec).v[0]) *found_ = NULL;                                                                       \
-        for (size_t i_ = 0; i_ < (vec).n; i_++)                                                                      \
-            if (strcmp((vec).v[i_].m.name, (name_)) == 0 && strcmp((vec).v[i_].m.ns, (ns_)) == 0) {                  \
-                found_ = &(vec).v[i_];                                                                               \
-                break;                                                                                               \
-            }                                                                                                        \
-        found_;                                                                                                      \
-    })
-
 static const meta_t *find_dup(const set_t *s, const meta_t *m)
 {
     const char *k = m->kind;
-#define DUP(vec, kind_)                                             \
-    if (strcmp(k, kind_) == 0) {                                    \
-        const void *f_ = FIND(s->vec, m->ns, m->name);              \
-        return f_ ? (const meta_t *)f_ : NULL;                      \
+#define DUP(vec, kind_)                                \
+    if (strcmp(k, kind_) == 0) {                       \
+        const void *f_ = FIND(s->vec, m->ns, m->name); \
+        return f_ ? (const meta_t *)f_ : NULL;         \
     }
     /* meta_t is the first member of every resource struct. */
     DUP(gateways, "Gateway")
@@ -1283,40 +1143,216 @@ static const meta_t *find_dup(const set_t *s, const meta_t *m)
     DUP(backends, "Backend")
     DUP(tls, "BackendTLSPolicy")
     DUP(secrets, "Secret")
+    DUP(configmaps, "ConfigMap")
+    DUP(grants, "ReferenceGrant")
     DUP(ctps, "ClientTrafficPolicy")
+    DUP(btps, "BackendTrafficPolicy")
+    DUP(mcps, "MCPRoute")
 #undef DUP
     return NULL;
 }
 
 /* ---- linking ---- */
 
+const char *gw_yl_secret_value(ld_t *ld, const set_t *s, const meta_t *m, const ref_t *r, const char *key)
+{
+    const secret_t *sc = FIND(s->secrets, r->ns, r->name);
+    if (sc == NULL) {
+        lref(ld, m, r->at, "Secret %s/%s not found", r->ns, r->name);
+        return NULL;
+    }
+    for (size_t i = 0; i < sc->data.n; i++)
+        if (strcmp(sc->data.v[i].key, key) == 0)
+            return sc->data.v[i].value;
+    lref(ld, m, r->at, "Secret %s/%s has no key %s", r->ns, r->name, key);
+    return NULL;
+}
+
+/* Every PEM block of text is a certificate, and there is at least one. */
+static bool pem_certs_ok(const char *text, char *why, size_t why_len)
+{
+    BIO *bio = BIO_new_mem_buf(text, (int)strlen(text));
+    int n = 0;
+    bool ok = bio != NULL;
+    while (ok) {
+        X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (x == NULL)
+            break;
+        X509_free(x);
+        n++;
+    }
+    unsigned long e = ERR_peek_last_error();
+    /* Reading stops with "no start line" at the end of the input; anything else is a bad block. */
+    if (ok && e != 0 && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
+        snprintf(why, why_len, "a PEM block is not a valid certificate");
+        ok = false;
+    } else if (ok && n == 0) {
+        snprintf(why, why_len, "no PEM certificate (-----BEGIN CERTIFICATE-----)");
+        ok = false;
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    return ok;
+}
+
+/* The listener certificate and key parse and belong together. why never holds key material. */
+static bool pem_pair_ok(const char *cert_pem, const char *key_pem, char *why, size_t why_len)
+{
+    bool ok = false;
+    X509 *x = NULL;
+    EVP_PKEY *k = NULL;
+    BIO *cb = BIO_new_mem_buf(cert_pem, (int)strlen(cert_pem));
+    BIO *kb = BIO_new_mem_buf(key_pem, (int)strlen(key_pem));
+    if (cb == NULL || kb == NULL) {
+        snprintf(why, why_len, "out of memory");
+        goto out;
+    }
+    if ((x = PEM_read_bio_X509(cb, NULL, NULL, NULL)) == NULL) {
+        snprintf(why, why_len, "tls.crt is not a PEM certificate");
+        goto out;
+    }
+    if ((k = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)) == NULL) {
+        snprintf(why, why_len, "tls.key is not an unencrypted PEM private key");
+        goto out;
+    }
+    if (X509_check_private_key(x, k) != 1) {
+        snprintf(why, why_len, "tls.key does not match the certificate in tls.crt");
+        goto out;
+    }
+    ok = true;
+out:
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
+    return ok;
+}
+
+static void link_gateway(ld_t *ld, set_t *s, gw_config_t *c)
+{
+    if (s->gateways.n == 0)
+        return;
+    gateway_t *g = &s->gateways.v[0];
+    c->listen_port = g->port;
+    if (!g->https || g->cert.name == NULL || !g->ok)
+        return;
+    const ref_t *r = &g->cert;
+    if (!gw_yl_granted(s, GWAPI_GROUP, "Gateway", g->m.ns, "", "Secret", r->ns, r->name)) {
+        lref(ld, &g->m, r->at,
+             "Secret %s/%s is in another namespace and no ReferenceGrant in %s lets Gateway %s/%s use it", r->ns,
+             r->name, r->ns, g->m.ns, g->m.name);
+        return;
+    }
+    const secret_t *sc = FIND(s->secrets, r->ns, r->name);
+    if (sc == NULL) {
+        lref(ld, &g->m, r->at, "Secret %s/%s not found", r->ns, r->name);
+        return;
+    }
+    if (!streq(sc->type, "kubernetes.io/tls")) {
+        lref(ld, &g->m, r->at, "Secret %s/%s must be of type kubernetes.io/tls (it is %s)", r->ns, r->name,
+             sc->type ? sc->type : "Opaque");
+        return;
+    }
+    const char *crt = NULL, *key = NULL;
+    for (size_t i = 0; i < sc->data.n; i++) {
+        if (strcmp(sc->data.v[i].key, "tls.crt") == 0)
+            crt = sc->data.v[i].value;
+        else if (strcmp(sc->data.v[i].key, "tls.key") == 0)
+            key = sc->data.v[i].value;
+    }
+    if (crt == NULL || key == NULL || *crt == '\0' || *key == '\0') {
+        lref(ld, &g->m, r->at, "Secret %s/%s needs both tls.crt and tls.key", r->ns, r->name);
+        return;
+    }
+    char why[128];
+    if (!pem_pair_ok(crt, key, why, sizeof(why))) {
+        lref(ld, &g->m, r->at, "Secret %s/%s: %s", r->ns, r->name, why);
+        return;
+    }
+    c->listen_tls_cert_pem = gw_strdup(crt);
+    c->listen_tls_key_pem = gw_strdup(key);
+}
+
+/* The PEM bundle of a BackendTLSPolicy's caCertificateRefs (ConfigMap or Secret, key ca.crt). */
+static char *tls_ca_pem(ld_t *ld, const set_t *s, tls_t *t)
+{
+    gw_buf_t pem;
+    gw_buf_init(&pem, 4 << 20);
+    bool ok = true;
+    for (size_t i = 0; i < t->ca_refs.n; i++) {
+        const ref_t *r = &t->ca_refs.v[i];
+        const char *text = NULL;
+        if (strcmp(r->kind, "ConfigMap") == 0) {
+            const configmap_t *cm = FIND(s->configmaps, r->ns, r->name);
+            if (cm == NULL) {
+                lref(ld, &t->m, r->at, "ConfigMap %s/%s not found", r->ns, r->name);
+                ok = false;
+                continue;
+            }
+            for (size_t j = 0; j < cm->data.n && text == NULL; j++)
+                if (strcmp(cm->data.v[j].name, "ca.crt") == 0)
+                    text = cm->data.v[j].value;
+            if (text == NULL) {
+                lref(ld, &t->m, r->at, "ConfigMap %s/%s has no key ca.crt", r->ns, r->name);
+                ok = false;
+                continue;
+            }
+        } else if ((text = gw_yl_secret_value(ld, s, &t->m, r, "ca.crt")) == NULL) {
+            ok = false;
+            continue;
+        }
+        char why[96];
+        if (!pem_certs_ok(text, why, sizeof(why))) {
+            lref(ld, &t->m, r->at, "%s %s/%s key ca.crt: %s", r->kind, r->ns, r->name, why);
+            ok = false;
+            continue;
+        }
+        gw_buf_append(&pem, text, strlen(text));
+        if (pem.len > 0 && pem.data[pem.len - 1] != '\n')
+            gw_buf_append_byte(&pem, '\n');
+    }
+    if (!ok || pem.len == 0) {
+        gw_buf_free(&pem);
+        return NULL;
+    }
+    gw_buf_cstr(&pem);
+    return gw_buf_detach(&pem, NULL);
+}
+
 static void link_tls(ld_t *ld, set_t *s)
 {
     for (size_t i = 0; i < s->tls.n; i++) {
         tls_t *t = &s->tls.v[i];
+        char *ca = t->ca_refs.n > 0 && t->ok ? tls_ca_pem(ld, s, t) : NULL;
+        if (t->ca_refs.n > 0 && ca == NULL)
+            t->ok = false;
         for (size_t j = 0; j < t->targets.n; j++) {
             const ref_t *r = &t->targets.v[j];
             be_t *b = FIND(s->backends, r->ns, r->name);
             if (b == NULL) {
-                lerr(ld, &t->m, r->at, "Backend %s/%s not found", r->ns, r->name);
+                lref(ld, &t->m, r->at, "Backend %s/%s not found", r->ns, r->name);
                 continue;
             }
             if (b->tls_by != NULL) {
                 lerr(ld, &t->m, r->at, "Backend %s/%s already has BackendTLSPolicy %s/%s", r->ns, r->name,
-                    b->tls_by->ns, b->tls_by->name);
+                     b->tls_by->ns, b->tls_by->name);
                 continue;
             }
             b->tls_by = &t->m;
             b->tls = t->ok;
             b->sni = t->sni;
+            if (ca != NULL)
+                b->ca_pem = gw_strdup(ca);
         }
+        free(ca);
     }
     for (size_t i = 0; i < s->backends.n; i++) {
         be_t *b = &s->backends.v[i];
         if (b->port == 0)
             b->port = b->tls ? 443 : 80;
         if (b->ok && b->port == 443 && !b->tls)
-            lwarn(ld, &b->m, b->m.spec, "port 443 without a BackendTLSPolicy: plain HTTP will be sent");
+            lnote(ld, &b->m, b->m.spec, "port 443 without a BackendTLSPolicy: plain HTTP will be sent");
     }
 }
 
@@ -1328,30 +1364,15 @@ static void link_svcs(ld_t *ld, set_t *s)
             continue;
         v->be = FIND(s->backends, v->backend.ns, v->backend.name);
         if (v->be == NULL) {
-            lerr(ld, &v->m, v->backend.at, "Backend %s/%s not found", v->backend.ns, v->backend.name);
+            lref(ld, &v->m, v->backend.at, "Backend %s/%s not found", v->backend.ns, v->backend.name);
             v->ok = false;
         }
     }
 }
 
-static const char *secret_value(ld_t *ld, set_t *s, const sec_t *p)
+static bool is_key_auth(gw_auth_type_t t)
 {
-    const ref_t *r = &p->secret;
-    secret_t *sc = FIND(s->secrets, r->ns, r->name);
-    if (sc == NULL) {
-        lerr(ld, &p->m, r->at, "Secret %s/%s not found", r->ns, r->name);
-        return NULL;
-    }
-    for (size_t i = 0; i < sc->data.n; i++)
-        if (strcmp(sc->data.v[i].key, p->secret_key) == 0)
-            return sc->data.v[i].value;
-    lerr(ld, &p->m, r->at, "Secret %s/%s has no key %s", r->ns, r->name, p->secret_key);
-    return NULL;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? gw_strdup(s) : NULL;
+    return t == GW_AUTH_API_KEY || t == GW_AUTH_AZURE_API_KEY || t == GW_AUTH_ANTHROPIC_API_KEY;
 }
 
 static void link_secs(ld_t *ld, set_t *s)
@@ -1361,10 +1382,10 @@ static void link_secs(ld_t *ld, set_t *s)
         if (!p->ok)
             continue;
         const char *secret = NULL;
-        if (p->secret.name != NULL && (secret = secret_value(ld, s, p)) == NULL)
+        if (p->secret.name != NULL && (secret = gw_yl_secret_value(ld, s, &p->m, &p->secret, p->secret_key)) == NULL)
             continue;
         char *trimmed = NULL;
-        if (p->type == GW_AUTH_API_KEY || p->type == GW_AUTH_AZURE_API_KEY || p->type == GW_AUTH_ANTHROPIC_API_KEY) {
+        if (secret != NULL && is_key_auth(p->type)) {
             /* An API key goes into a header: a "key: |" block's final line break is dropped, any
              * other control character is refused (the value itself is never shown). */
             size_t len = strlen(secret);
@@ -1374,13 +1395,13 @@ static void link_secs(ld_t *ld, set_t *s)
             secret = trimmed;
             if (*secret == '\0') {
                 /* Usually ${OPENAI_API_KEY} with the variable unset. */
-                lerr(ld, &p->m, p->secret.at, "Secret %s/%s key %s is empty", p->secret.ns, p->secret.name,
+                lref(ld, &p->m, p->secret.at, "Secret %s/%s key %s is empty", p->secret.ns, p->secret.name,
                      p->secret_key);
                 wipe_free(trimmed);
                 continue;
             }
             if (!is_header_value(secret)) {
-                lerr(ld, &p->m, p->secret.at, "Secret %s/%s key %s contains a line break or control character",
+                lref(ld, &p->m, p->secret.at, "Secret %s/%s key %s contains a line break or control character",
                      p->secret.ns, p->secret.name, p->secret_key);
                 wipe_free(trimmed);
                 continue;
@@ -1390,19 +1411,19 @@ static void link_secs(ld_t *ld, set_t *s)
             const ref_t *r = &p->targets.v[j];
             svc_t *v = FIND(s->svcs, r->ns, r->name);
             if (v == NULL) {
-                lerr(ld, &p->m, r->at, "AIServiceBackend %s/%s not found", r->ns, r->name);
+                lref(ld, &p->m, r->at, "AIServiceBackend %s/%s not found", r->ns, r->name);
                 continue;
             }
             if (v->auth_by != NULL) {
-                lerr(ld, &p->m, r->at, "AIServiceBackend %s/%s already has BackendSecurityPolicy %s/%s (only one may attach)",
-                    r->ns, r->name, v->auth_by->ns, v->auth_by->name);
+                lerr(ld, &p->m, r->at,
+                     "AIServiceBackend %s/%s already has BackendSecurityPolicy %s/%s (only one may attach)", r->ns,
+                     r->name, v->auth_by->ns, v->auth_by->name);
                 continue;
             }
             v->auth_by = &p->m;
             gw_auth_config_t *a = &v->auth;
             a->type = p->type;
-            bool is_key = p->type == GW_AUTH_API_KEY || p->type == GW_AUTH_AZURE_API_KEY ||
-                          p->type == GW_AUTH_ANTHROPIC_API_KEY;
+            bool is_key = is_key_auth(p->type);
             a->api_key = is_key ? dup_or_null(secret) : NULL;
             a->credentials = is_key ? NULL : dup_or_null(secret);
             a->region = dup_or_null(p->region);
@@ -1468,14 +1489,10 @@ static void add_model(gw_config_t *c, const char *name, const char *owned_by, in
 
 static void link_costs(ld_t *ld, gw_config_t *c, const meta_t *m)
 {
-    const gw_yaml_node_t *costs = field(ld, m, m->spec, "llmRequestCosts", GW_YAML_SEQ, "spec.llmRequestCosts", false);
-    static const struct {
-        const char *name;
-        gw_cost_type_t type;
-    } types[] = {
-        {"InputToken", GW_COST_INPUT},   {"CachedInputToken", GW_COST_CACHED_INPUT}, {"OutputToken", GW_COST_OUTPUT},
-        {"TotalToken", GW_COST_TOTAL},   {"CEL", GW_COST_CEL},
-    };
+    const gw_yaml_node_t *costs = fseq(ld, m, m->spec, "llmRequestCosts", "spec.llmRequestCosts", false, 36);
+    static const char *const type_names[] = {"OutputToken", "InputToken", "CachedInputToken", "TotalToken", "CEL", NULL};
+    static const gw_cost_type_t types[] = {GW_COST_OUTPUT, GW_COST_INPUT, GW_COST_CACHED_INPUT, GW_COST_TOTAL,
+                                           GW_COST_CEL};
     for (size_t i = 0; costs != NULL && i < costs->n_items; i++) {
         const gw_yaml_node_t *e = costs->items[i];
         char p[64], pk[80], pt[80], pc[80];
@@ -1488,19 +1505,11 @@ static void link_costs(ld_t *ld, gw_config_t *c, const meta_t *m)
         snprintf(pt, sizeof(pt), "%s.type", p);
         snprintf(pc, sizeof(pc), "%s.cel", p);
         const char *key = fstr(ld, m, e, "metadataKey", pk, true);
-        const char *type = fstr(ld, m, e, "type", pt, true);
-        if (key == NULL || type == NULL)
+        int t = fenum(ld, m, e, "type", pt, type_names, true);
+        if (key == NULL || t < 0)
             continue;
-        size_t t = 0;
-        while (t < GW_ARRAY_SIZE(types) && strcmp(types[t].name, type) != 0)
-            t++;
-        if (t == GW_ARRAY_SIZE(types)) {
-            lerr(ld, m, gw_yaml_get(e, "type"),
-                "%s %s is not one of InputToken, CachedInputToken, OutputToken, TotalToken, CEL", pt, type);
-            continue;
-        }
         const char *cel = NULL;
-        if (types[t].type == GW_COST_CEL && (cel = fstr(ld, m, e, "cel", pc, true)) == NULL)
+        if (types[t] == GW_COST_CEL && (cel = fstr(ld, m, e, "cel", pc, true)) == NULL)
             continue;
         bool dup = false;
         for (size_t j = 0; j < c->n_costs && !dup; j++)
@@ -1508,7 +1517,57 @@ static void link_costs(ld_t *ld, gw_config_t *c, const meta_t *m)
         if (dup)
             continue; /* the reference de-duplicates by metadataKey across routes: the first wins */
         c->costs = gw_realloc(c->costs, (c->n_costs + 1) * sizeof(*c->costs));
-        c->costs[c->n_costs++] = (gw_llm_cost_t){.metadata_key = gw_strdup(key), .type = types[t].type, .cel = dup_or_null(cel)};
+        c->costs[c->n_costs++] = (gw_llm_cost_t){.metadata_key = gw_strdup(key), .type = types[t], .cel = dup_or_null(cel)};
+    }
+}
+
+void gw_yl_parse_header_matches(ld_t *ld, const meta_t *m, const gw_yaml_node_t *hs, const char *path,
+                                gw_route_match_t *rm)
+{
+    if (hs == NULL || hs->n_items == 0)
+        return;
+    rm->headers = gw_calloc(hs->n_items, sizeof(*rm->headers));
+    for (size_t j = 0; j < hs->n_items; j++) {
+        const gw_yaml_node_t *hn = hs->items[j];
+        char hp[192], fp[224];
+        snprintf(hp, sizeof(hp), "%s[%zu]", path, j);
+        if (hn->kind != GW_YAML_MAP) {
+            lerr(ld, m, hn, "%s must be a mapping {type, name, value}", hp);
+            continue;
+        }
+        snprintf(fp, sizeof(fp), "%s.name", hp);
+        const char *name = fstr(ld, m, hn, "name", fp, true);
+        if (name != NULL && (!is_token(name) || strlen(name) > 256)) {
+            lerr(ld, m, gw_yaml_get(hn, "name"), "%s %s is not a valid header name", fp, name);
+            name = NULL;
+        }
+        for (size_t k = 0; name != NULL && k < rm->n_headers; k++)
+            if (gw_str_case_eq(gw_str_c(rm->headers[k].name), gw_str_c(name))) {
+                lerr(ld, m, gw_yaml_get(hn, "name"), "%s: Duplicate value: \"%s\"", fp, name);
+                name = NULL;
+            }
+        snprintf(fp, sizeof(fp), "%s.value", hp);
+        const gw_yaml_node_t *vn = field(ld, m, hn, "value", GW_YAML_SCALAR, fp, true);
+        if (vn != NULL && vn->len > 4096) {
+            lerr(ld, m, vn, "%s: Too long: may not be more than 4096 bytes", fp);
+            vn = NULL;
+        }
+        snprintf(fp, sizeof(fp), "%s.type", hp);
+        static const char *const types[] = {"Exact", "RegularExpression", NULL};
+        int t = present(hn, "type") ? fenum(ld, m, hn, "type", fp, types, false) : 0;
+        if (name == NULL || vn == NULL || t < 0)
+            continue;
+        gw_header_match_t *h = &rm->headers[rm->n_headers++];
+        h->name = lower_dup(name);
+        h->value = gw_strdup(vn->str);
+        h->type = t == 1 ? GW_MATCH_REGEX : GW_MATCH_EXACT;
+        if (h->type == GW_MATCH_REGEX) {
+            gw_buf_t why;
+            gw_buf_init(&why, 512);
+            if (gw_header_match_compile(h, &why) != GW_OK)
+                lerr(ld, m, vn, "%s: bad regular expression %s: %s", hp, h->value, gw_buf_cstr(&why));
+            gw_buf_free(&why);
+        }
     }
 }
 
@@ -1516,7 +1575,7 @@ static void link_matches(ld_t *ld, const meta_t *m, const gw_yaml_node_t *rule, 
 {
     char p[192];
     snprintf(p, sizeof(p), "%s.matches", rp);
-    const gw_yaml_node_t *ms = field(ld, m, rule, "matches", GW_YAML_SEQ, p, false);
+    const gw_yaml_node_t *ms = fseq(ld, m, rule, "matches", p, false, 128);
     if (ms == NULL || ms->n_items == 0)
         return;
     r->matches = gw_calloc(ms->n_items, sizeof(*r->matches));
@@ -1529,56 +1588,106 @@ static void link_matches(ld_t *ld, const meta_t *m, const gw_yaml_node_t *rule, 
             lerr(ld, m, mn, "%s must be a mapping", mp);
             continue;
         }
+        static const field_spec_t known[] = {{"headers", NULL}};
+        CHECK_FIELDS(ld, m, mn, mp, known);
         snprintf(p, sizeof(p), "%s.headers", mp);
-        const gw_yaml_node_t *hs = field(ld, m, mn, "headers", GW_YAML_SEQ, p, false);
-        if (hs == NULL || hs->n_items == 0)
-            continue;
-        rm->headers = gw_calloc(hs->n_items, sizeof(*rm->headers));
-        for (size_t j = 0; j < hs->n_items; j++) {
-            const gw_yaml_node_t *hn = hs->items[j];
-            char hp[160], fp[192];
-            snprintf(hp, sizeof(hp), "%s.headers[%zu]", mp, j);
-            if (hn->kind != GW_YAML_MAP) {
-                lerr(ld, m, hn, "%s must be a mapping {type, name, value}", hp);
-                continue;
-            }
-            snprintf(fp, sizeof(fp), "%s.name", hp);
-            const char *name = fstr(ld, m, hn, "name", fp, true);
-            snprintf(fp, sizeof(fp), "%s.value", hp);
-            const gw_yaml_node_t *vn = field(ld, m, hn, "value", GW_YAML_SCALAR, fp, true);
-            snprintf(fp, sizeof(fp), "%s.type", hp);
-            const char *type = fstr(ld, m, hn, "type", fp, false);
-            gw_match_type_t mt = GW_MATCH_EXACT;
-            if (type != NULL && strcmp(type, "RegularExpression") == 0) {
-                mt = GW_MATCH_REGEX;
-            } else if (type != NULL && strcmp(type, "Exact") != 0) {
-                lerr(ld, m, gw_yaml_get(hn, "type"), "%s %s is not Exact or RegularExpression", fp, type);
-                continue;
-            }
-            if (name == NULL || vn == NULL)
-                continue;
-            gw_header_match_t *h = &rm->headers[rm->n_headers++];
-            h->name = lower_dup(name);
-            h->value = gw_strdup(vn->str);
-            h->type = mt;
-            if (mt == GW_MATCH_REGEX) {
-                gw_buf_t why;
-                gw_buf_init(&why, 512);
-                if (gw_header_match_compile(h, &why) != GW_OK)
-                    lerr(ld, m, vn, "%s: bad regular expression %s: %s", hp, h->value, gw_buf_cstr(&why));
-                gw_buf_free(&why);
-            }
-        }
+        gw_yl_parse_header_matches(ld, m, fseq(ld, m, mn, "headers", p, false, 16), p, rm);
     }
+}
+
+/* The reference's CEL rules on one rule's backendRefs: AIServiceBackend refs have neither group
+ * nor kind; an InferencePool ref has both, alone in its rule. True when InferencePool is used. */
+static bool check_rule_refs(ld_t *ld, const meta_t *m, const gw_yaml_node_t *brs, const char *rp)
+{
+    size_t with = 0, without = 0;
+    for (size_t j = 0; j < brs->n_items; j++) {
+        const gw_yaml_node_t *bn = brs->items[j];
+        if (bn->kind != GW_YAML_MAP)
+            continue;
+        bool g = present(bn, "group"), k = present(bn, "kind");
+        const char *group = gw_yaml_str(gw_yaml_get(bn, "group")), *kind = gw_yaml_str(gw_yaml_get(bn, "kind"));
+        if (g != k)
+            lerr(ld, m, bn, "%s.backendRefs[%zu]: group and kind must be specified together", rp, j);
+        else if (g && (!streq(group, INFERENCE_GROUP) || !streq(kind, "InferencePool")))
+            lerr(ld, m, bn, "%s.backendRefs[%zu]: only InferencePool from %s group is supported", rp, j, INFERENCE_GROUP);
+        if (g && k)
+            with++;
+        else if (!g && !k)
+            without++;
+    }
+    if (with > 0 && without > 0)
+        lerr(ld, m, brs, "%s: cannot mix InferencePool and AIServiceBackend references in the same rule", rp);
+    else if (with > 0 && brs->n_items != 1)
+        lerr(ld, m, brs, "%s: only one InferencePool backend is allowed per rule", rp);
+    return with > 0;
+}
+
+static const field_spec_t route_fields[] = {
+    {"parentRefs", NULL},
+    {"rules", NULL},
+    {"llmRequestCosts", NULL},
+    {"filterConfig", NULL},
+    {"targetRefs", "removed in v0.4: use parentRefs"},
+    {"schema", "removed in v0.4: the client API comes from the request path"},
+};
+
+static const field_spec_t rule_fields[] = {
+    {"matches", NULL},        {"backendRefs", NULL},     {"timeouts", NULL},
+    {"modelsOwnedBy", NULL},  {"modelsCreatedAt", NULL},
+};
+
+static const field_spec_t ref_fields[] = {
+    {"name", NULL},   {"namespace", NULL},         {"group", NULL},          {"kind", NULL},
+    {"weight", NULL}, {"priority", NULL},          {"modelNameOverride", NULL}, {"headerMutation", NULL},
+};
+
+/* parentRefs: at most 16, every kind Gateway (the default); one of them should be the Gateway
+ * aigw serves when the file has one. */
+void gw_yl_check_parent_refs(ld_t *ld, const set_t *s, const meta_t *m, bool required)
+{
+    const gw_yaml_node_t *prs = fseq(ld, m, m->spec, "parentRefs", "spec.parentRefs", required, 16);
+    if (prs != NULL && prs->n_items == 0 && required)
+        lerr(ld, m, prs, "spec.parentRefs: must have at least 1 items");
+    bool ours = false;
+    for (size_t i = 0; prs != NULL && i < prs->n_items; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "spec.parentRefs[%zu]", i);
+        if (prs->items[i]->kind != GW_YAML_MAP) {
+            lerr(ld, m, prs->items[i], "%s must be a mapping {name, kind, group}", p);
+            continue;
+        }
+        ref_t r;
+        if (!parse_ref(ld, m, prs->items[i], p, &r))
+            continue;
+        if (r.kind != NULL && strcmp(r.kind, "Gateway") != 0) {
+            lerr(ld, m, gw_yaml_get(prs->items[i], "kind"), "%s.kind %s: only Gateway is supported", p, r.kind);
+            continue;
+        }
+        if (s->gateways.n > 0 && strcmp(s->gateways.v[0].m.name, r.name) == 0 &&
+            strcmp(s->gateways.v[0].m.ns, r.ns) == 0)
+            ours = true;
+    }
+    if (prs != NULL && prs->n_items > 0 && !ours && s->gateways.n > 0 && !ld->crd_only)
+        lnote(ld, m, prs, "spec.parentRefs does not name Gateway %s/%s; served on it anyway (aigw has one listener)",
+              s->gateways.v[0].m.ns, s->gateways.v[0].m.name);
 }
 
 static void link_routes(ld_t *ld, set_t *s, gw_config_t *c)
 {
     for (size_t ri = 0; ri < s->routes.n; ri++) {
         const meta_t *m = &s->routes.v[ri].m;
-        const gw_yaml_node_t *rules = field(ld, m, m->spec, "rules", GW_YAML_SEQ, "spec.rules", true);
+        CHECK_FIELDS(ld, m, m->spec, "spec", route_fields);
+        gw_yl_check_parent_refs(ld, s, m, false);
+        const gw_yaml_node_t *fc = field(ld, m, m->spec, "filterConfig", GW_YAML_MAP, "spec.filterConfig", false);
+        if (fc != NULL) {
+            static const char *const fct[] = {"ExternalProcessor", "DynamicModule", NULL};
+            fenum(ld, m, fc, "type", "spec.filterConfig.type", fct, false);
+            lnote(ld, m, fc, "spec.filterConfig is ignored: aigw runs no external processor");
+        }
+        const btp_t *btp = gw_yl_btp_for_route(s, m);
+        const gw_yaml_node_t *rules = fseq(ld, m, m->spec, "rules", "spec.rules", true, 128);
         if (rules != NULL && rules->n_items == 0)
-            lerr(ld, m, rules, "spec.rules must have at least one rule");
+            lunsup(ld, m, rules, "spec.rules must have at least one rule");
         if (rules != NULL && rules->n_items > 0) {
             c->rules = gw_realloc(c->rules, (c->n_rules + rules->n_items) * sizeof(*c->rules));
             memset(&c->rules[c->n_rules], 0, rules->n_items * sizeof(*c->rules));
@@ -1590,19 +1699,39 @@ static void link_routes(ld_t *ld, set_t *s, gw_config_t *c)
             snprintf(rp, sizeof(rp), "spec.rules[%zu]", i);
             r->route_name = joinf("%s/%s", m->ns, m->name);
             r->request_timeout_ms = DEFAULT_TIMEOUT_MS;
+            r->retry.backoff_base_ms = 25;
+            r->retry.backoff_max_ms = 250;
+            r->health = (gw_passive_health_t){.consecutive_failures = 1, .base_ejection_ms = 1000, .max_ejection_ms = 30000};
             if (rn->kind != GW_YAML_MAP) {
                 lerr(ld, m, rn, "%s must be a mapping", rp);
                 continue;
             }
+            CHECK_FIELDS(ld, m, rn, rp, rule_fields);
             link_matches(ld, m, rn, rp, r);
 
+            /* Timeouts: the rule's own, else the BackendTrafficPolicy's, else 60 s. */
             char p[128];
             snprintf(p, sizeof(p), "%s.timeouts", rp);
             const gw_yaml_node_t *to = field(ld, m, rn, "timeouts", GW_YAML_MAP, p, false);
             snprintf(p, sizeof(p), "%s.timeouts.request", rp);
-            const char *req = to ? fstr(ld, m, to, "request", p, false) : NULL;
-            if (req != NULL && !parse_duration(req, &r->request_timeout_ms))
-                lerr(ld, m, gw_yaml_get(to, "request"), "%s %s is not a duration such as 60s, 1m30s or 500ms", p, req);
+            int has_req = to ? fduration(ld, m, to, "request", p, &r->request_timeout_ms) : 0;
+            uint64_t backend_req = 0;
+            snprintf(p, sizeof(p), "%s.timeouts.backendRequest", rp);
+            int has_breq = to ? fduration(ld, m, to, "backendRequest", p, &backend_req) : 0;
+            if (has_req == 1 && has_breq == 1 && r->request_timeout_ms != 0 &&
+                (backend_req == 0 || backend_req > r->request_timeout_ms))
+                lerr(ld, m, to, "%s.timeouts: backendRequest timeout cannot be longer than request timeout", rp);
+            if (btp != NULL) {
+                if (has_req == 0 && btp->has_timeout)
+                    r->request_timeout_ms = btp->request_timeout_ms;
+                if (btp->has_retry)
+                    r->retry = btp->retry;
+                if (btp->has_health)
+                    r->health = btp->health;
+            }
+            /* backendRequest bounds each attempt, as Envoy Gateway's per-try timeout. */
+            if (has_breq == 1 && r->retry.per_retry_timeout_ms == 0)
+                r->retry.per_retry_timeout_ms = backend_req;
 
             snprintf(p, sizeof(p), "%s.modelsOwnedBy", rp);
             const char *owned_by = fstr(ld, m, rn, "modelsOwnedBy", p, false);
@@ -1610,8 +1739,8 @@ static void link_routes(ld_t *ld, set_t *s, gw_config_t *c)
             const char *created_at = fstr(ld, m, rn, "modelsCreatedAt", p, false);
             int64_t created = ld->now;
             if (created_at != NULL && !parse_rfc3339(created_at, &created))
-                lerr(ld, m, gw_yaml_get(rn, "modelsCreatedAt"), "%s %s is not an RFC 3339 date-time such as 2025-05-23T00:00:00Z",
-                    p, created_at);
+                lerr(ld, m, gw_yaml_get(rn, "modelsCreatedAt"),
+                     "%s %s is not an RFC 3339 date-time such as 2025-05-23T00:00:00Z", p, created_at);
             for (size_t j = 0; j < r->n_matches; j++)
                 for (size_t k = 0; k < r->matches[j].n_headers; k++) {
                     const gw_header_match_t *h = &r->matches[j].headers[k];
@@ -1620,11 +1749,18 @@ static void link_routes(ld_t *ld, set_t *s, gw_config_t *c)
                 }
 
             snprintf(p, sizeof(p), "%s.backendRefs", rp);
-            const gw_yaml_node_t *brs = field(ld, m, rn, "backendRefs", GW_YAML_SEQ, p, true);
-            if (brs != NULL && brs->n_items == 0)
-                lerr(ld, m, brs, "%s must have at least one backend", p);
-            if (brs == NULL || brs->n_items == 0)
+            const gw_yaml_node_t *brs = fseq(ld, m, rn, "backendRefs", p, false, 128);
+            if (brs == NULL || brs->n_items == 0) {
+                /* An empty rule is valid for the API server; a rule that routes nowhere is not served. */
+                if (brs != NULL || gw_yaml_is_null(gw_yaml_get(rn, "backendRefs")))
+                    lunsup(ld, m, brs ? brs : rn, "%s: a rule needs at least one backend", p);
                 continue;
+            }
+            if (check_rule_refs(ld, m, brs, rp)) {
+                lunsup(ld, m, brs, "%s: InferencePool backends are not supported (the Gateway API Inference "
+                       "Extension needs its endpoint picker, which aigw does not run)", p);
+                continue;
+            }
             r->backends = gw_calloc(brs->n_items, sizeof(*r->backends));
             for (size_t j = 0; j < brs->n_items; j++) {
                 const gw_yaml_node_t *bn = brs->items[j];
@@ -1634,27 +1770,44 @@ static void link_routes(ld_t *ld, set_t *s, gw_config_t *c)
                     lerr(ld, m, bn, "%s must be a mapping", bp);
                     continue;
                 }
-                const char *kind = gw_yaml_str(gw_yaml_get(bn, "kind"));
-                if (kind != NULL && strcmp(kind, "AIServiceBackend") != 0) {
-                    lerr(ld, m, gw_yaml_get(bn, "kind"), "%s: kind %s is not supported yet (only AIServiceBackend)", bp,
-                        kind);
-                    continue;
-                }
+                CHECK_FIELDS(ld, m, bn, bp, ref_fields);
                 ref_t ref;
-                if (!parse_ref(ld, m, bn, bp, &ref))
-                    continue;
+                bool named = parse_ref(ld, m, bn, bp, &ref);
+                if (named && *ref.name == '\0') {
+                    lerr(ld, m, bn, "%s.name must be at least 1 character long", bp);
+                    named = false;
+                }
                 uint64_t weight = 1, priority = 0;
                 snprintf(fp, sizeof(fp), "%s.weight", bp);
-                int wrc = fuint(ld, m, bn, "weight", fp, 0, 1000000, &weight);
+                int wrc = fuint(ld, m, bn, "weight", fp, 0, INT32_MAX, &weight);
+                if (wrc == 1 && weight > MAX_WEIGHT) {
+                    lunsup(ld, m, gw_yaml_get(bn, "weight"), "%s %llu is above %d, the Gateway API's limit", fp,
+                           (unsigned long long)weight, MAX_WEIGHT);
+                    wrc = -1;
+                }
                 snprintf(fp, sizeof(fp), "%s.priority", bp);
                 int prc = fuint(ld, m, bn, "priority", fp, 0, UINT32_MAX, &priority);
                 snprintf(fp, sizeof(fp), "%s.modelNameOverride", bp);
                 const char *override = fstr(ld, m, bn, "modelNameOverride", fp, false);
                 hm_t hm = {0};
                 parse_header_mutation(ld, m, bn, bp, &hm);
+                if (!named) {
+                    hm_free(&hm);
+                    continue;
+                }
+                /* Cross-namespace: a ReferenceGrant in the backend's namespace must allow it. */
+                if (!gw_yl_granted(s, AIGW_GROUP, "AIGatewayRoute", m->ns, AIGW_GROUP, "AIServiceBackend", ref.ns,
+                                   ref.name)) {
+                    lref(ld, m, bn,
+                         "%s: AIServiceBackend %s/%s is in another namespace and no ReferenceGrant in %s allows "
+                         "AIGatewayRoute from %s to refer to it",
+                         bp, ref.ns, ref.name, ref.ns, m->ns);
+                    hm_free(&hm);
+                    continue;
+                }
                 const svc_t *v = FIND(s->svcs, ref.ns, ref.name);
                 if (v == NULL)
-                    lerr(ld, m, bn, "%s: AIServiceBackend %s/%s not found", bp, ref.ns, ref.name);
+                    lref(ld, m, bn, "%s: AIServiceBackend %s/%s not found", bp, ref.ns, ref.name);
                 /* A broken AIServiceBackend or Backend has reported its own errors already. */
                 if (v == NULL || !v->ok || v->be == NULL || !v->be->ok || v->be->host == NULL || wrc < 0 || prc < 0) {
                     hm_free(&hm);
@@ -1673,6 +1826,8 @@ static void link_routes(ld_t *ld, set_t *s, gw_config_t *c)
                 b->tls = v->be->tls;
                 if (v->be->tls && v->be->sni != NULL && strcmp(v->be->sni, v->be->host) != 0)
                     b->sni = gw_strdup(v->be->sni);
+                if (v->be->tls && v->be->ca_pem != NULL)
+                    b->ca_pem = gw_strdup(v->be->ca_pem);
                 copy_auth(&b->auth, &v->auth);
                 merge_mutations(&b->header_mutation, &hm, &v->hm);
                 hm_free(&hm);
@@ -1686,20 +1841,91 @@ static void link_routes(ld_t *ld, set_t *s, gw_config_t *c)
     }
 }
 
-static gw_config_t *load(const char *name, const char *bytes, size_t len, gw_buf_t *errors)
+/* ---- the whole load ---- */
+
+typedef struct {
+    uint32_t line, col;
+    size_t off, len;
+} line_ref_t;
+
+static uint32_t read_u32(const char *p, const char *end, const char **next)
+{
+    uint32_t v = 0;
+    while (p < end && *p >= '0' && *p <= '9' && v < 100000000)
+        v = v * 10 + (uint32_t)(*p++ - '0');
+    *next = p;
+    return v;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+    const line_ref_t *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off; /* stable: emission order */
+}
+
+/* Problems are found kind by kind and then while linking; the reader wants them in file order.
+ * Sorts the lines "file:line:col: ..." appended to b since from; lines without a position first. */
+static void sort_lines(gw_buf_t *b, size_t from, const char *file)
+{
+    if (b == NULL || b->len <= from)
+        return;
+    size_t flen = strlen(file), n = 0, cap = 64;
+    line_ref_t *v = gw_malloc(cap * sizeof(*v));
+    const char *base = b->data, *end = b->data + b->len;
+    for (const char *p = base + from; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl + 1 : end;
+        line_ref_t r = {0, 0, (size_t)(p - base), (size_t)(le - p)};
+        if ((size_t)(le - p) > flen + 1 && memcmp(p, file, flen) == 0 && p[flen] == ':') {
+            const char *q;
+            r.line = read_u32(p + flen + 1, le, &q);
+            if (q < le && *q == ':')
+                r.col = read_u32(q + 1, le, &q);
+        }
+        if (n == cap)
+            v = gw_realloc(v, (cap *= 2) * sizeof(*v));
+        v[n++] = r;
+        p = le;
+    }
+    qsort(v, n, sizeof(*v), line_cmp);
+    char *sorted = gw_malloc(b->len - from);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(sorted + o, base + v[i].off, v[i].len);
+        o += v[i].len;
+    }
+    memcpy(b->data + from, sorted, o);
+    explicit_bzero(sorted, o);
+    free(sorted);
+    free(v);
+}
+
+static int load(const char *name, const char *bytes, size_t len, unsigned flags, gw_buf_t *errors,
+                gw_buf_t *notices, gw_config_t **out)
 {
     gw_buf_t scratch, text;
     subst_map_t map = {0};
     set_t set = {0};
     gw_yaml_stream_t *ys = NULL;
     gw_config_t *c = NULL;
+    int rc = GW_EINVAL;
     if (errors == NULL) {
         gw_buf_init(&scratch, 64 << 10);
         errors = &scratch;
     }
-    ld_t ld = {.file = name, .errors = errors, .map = &map, .now = (int64_t)time(NULL)};
+    ld_t ld = {.file = name,
+               .errors = errors,
+               .notices = notices,
+               .map = &map,
+               .now = (int64_t)time(NULL),
+               .crd_only = (flags & GW_CHECK_RESOURCES_ONLY) != 0};
+    size_t errors_before = errors->len, notices_before = notices ? notices->len : 0;
     gw_buf_init(&text, MAX_CONFIG_FILE);
-    if (substitute(bytes, len, &text, &map) != GW_OK) {
+    if (gw_yl_substitute(bytes, len, &text, &map) != GW_OK) {
         gw_buf_appendf(errors, "%s: larger than %zu bytes after ${VAR} substitution\n", name, MAX_CONFIG_FILE);
         goto out;
     }
@@ -1708,7 +1934,7 @@ static gw_config_t *load(const char *name, const char *bytes, size_t len, gw_buf
     ys = gw_yaml_parse(text.data ? text.data : "", text.len, NULL, &yerr);
     if (ys == NULL) {
         if (yerr.line > 0) {
-            pos_t p = map_pos(&map, (pos_t){yerr.line, yerr.col});
+            pos_t p = gw_yl_map_pos(&map, (pos_t){yerr.line, yerr.col});
             gw_buf_appendf(errors, "%s:%u:%u: %s\n", name, p.line, p.col, yerr.msg);
         } else {
             gw_buf_appendf(errors, "%s: %s\n", name, yerr.msg);
@@ -1719,26 +1945,36 @@ static gw_config_t *load(const char *name, const char *bytes, size_t len, gw_buf
         parse_doc(&ld, &set, gw_yaml_doc(ys, i));
 
     c = gw_config_new();
+    link_gateway(&ld, &set, c);
     link_tls(&ld, &set);
     link_svcs(&ld, &set);
     link_secs(&ld, &set);
+    gw_yl_link_btps(&ld, &set);
     link_routes(&ld, &set, c);
-    if (set.gateways.n > 0)
-        c->listen_port = set.gateways.v[0].port;
+    gw_yl_link_mcps(&ld, &set, c);
     if (set.ctps.n > 0)
         c->max_request_body = (size_t)set.ctps.v[0].limit;
-    if (ld.n_errors > 0) {
+    /* A refusal always says why, even when an error line did not fit the buffer. */
+    if (ld.n_errors > 0 || errors->len != errors_before) {
+        if (errors->len == errors_before)
+            gw_buf_appendf(errors, "%s: refused (%zu problems)\n", name, ld.n_errors);
         gw_config_unref(c);
         c = NULL;
         goto out;
     }
+    if (c->n_rules == 0 && c->n_mcp_routes == 0 && !ld.crd_only)
+        lnote(&ld, NULL, NULL, "no AIGatewayRoute or MCPRoute: every request will get 404");
     size_t n_backends = 0;
     for (size_t i = 0; i < c->n_rules; i++)
         n_backends += c->rules[i].n_backends;
-    c->description = joinf("%s: %zu rule%s, %zu backend reference%s, %zu model%s", name, c->n_rules,
-                           c->n_rules == 1 ? "" : "s", n_backends, n_backends == 1 ? "" : "s", c->n_models,
-                           c->n_models == 1 ? "" : "s");
+    c->description = joinf("%s: %zu rule%s, %zu backend reference%s, %zu model%s, %zu MCP route%s%s", name,
+                           c->n_rules, c->n_rules == 1 ? "" : "s", n_backends, n_backends == 1 ? "" : "s",
+                           c->n_models, c->n_models == 1 ? "" : "s", c->n_mcp_routes, c->n_mcp_routes == 1 ? "" : "s",
+                           c->listen_tls_cert_pem ? ", HTTPS listener" : "");
+    rc = GW_OK;
 out:
+    sort_lines(errors, errors_before, name);
+    sort_lines(notices, notices_before, name);
     gw_yaml_stream_free(ys);
     set_free(&set);
     free(map.v);
@@ -1747,35 +1983,56 @@ out:
     gw_buf_free(&text);
     if (errors == &scratch)
         gw_buf_free(&scratch);
-    return c;
+    if (out != NULL)
+        *out = c;
+    else
+        gw_config_unref(c);
+    return rc;
 }
 
 gw_config_t *gw_config_load_buffer(const char *name, const char *bytes, size_t len, gw_buf_t *errors)
 {
-    return load(name ? name : "(buffer)", bytes, len, errors);
+    gw_config_t *c = NULL;
+    load(name ? name : "(buffer)", bytes, len, 0, errors, NULL, &c);
+    return c;
 }
 
-gw_config_t *gw_config_load_file(const char *path, gw_buf_t *errors)
+int gw_config_check_buffer(const char *name, const char *bytes, size_t len, unsigned flags, gw_buf_t *errors,
+                           gw_buf_t *notices)
 {
-    gw_buf_t scratch, b;
-    gw_config_t *c = NULL;
-    if (errors == NULL) {
-        gw_buf_init(&scratch, 4096);
-        errors = &scratch;
+    gw_buf_t scratch;
+    if (notices == NULL) { /* collected and dropped: a check is not a run, nothing to log */
+        gw_buf_init(&scratch, 1 << 20);
+        notices = &scratch;
     }
-    gw_buf_init(&b, MAX_CONFIG_FILE);
+    int rc = load(name ? name : "(buffer)", bytes, len, flags, errors, notices, NULL);
+    if (notices == &scratch)
+        gw_buf_free(&scratch);
+    return rc;
+}
+
+/* Reads a whole configuration file (at most MAX_CONFIG_FILE bytes) into b. */
+static int read_config(const char *path, gw_buf_t *b, gw_buf_t *errors)
+{
+    int rc = GW_ERROR;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         gw_buf_appendf(errors, "%s: cannot open: %s\n", path, strerror(errno));
+        return GW_ERROR;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        gw_buf_appendf(errors, "%s: cannot read: %s\n", path, strerror(EISDIR));
         goto out;
     }
     for (;;) {
-        char *p = gw_buf_reserve(&b, 65536 < MAX_CONFIG_FILE - b.len ? 65536 : MAX_CONFIG_FILE - b.len);
-        if (p == NULL || b.len == MAX_CONFIG_FILE) {
+        size_t want = 65536 < MAX_CONFIG_FILE - b->len ? 65536 : MAX_CONFIG_FILE - b->len;
+        char *p = gw_buf_reserve(b, want);
+        if (p == NULL || b->len == MAX_CONFIG_FILE) {
             gw_buf_appendf(errors, "%s: larger than %zu bytes\n", path, MAX_CONFIG_FILE);
             goto out;
         }
-        ssize_t n = read(fd, p, 65536 < MAX_CONFIG_FILE - b.len ? 65536 : MAX_CONFIG_FILE - b.len);
+        ssize_t n = read(fd, p, want);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -1784,16 +2041,53 @@ gw_config_t *gw_config_load_file(const char *path, gw_buf_t *errors)
         }
         if (n == 0)
             break;
-        gw_buf_commit(&b, (size_t)n);
+        gw_buf_commit(b, (size_t)n);
     }
-    c = load(path, b.data ? b.data : "", b.len, errors);
+    rc = GW_OK;
 out:
-    if (fd >= 0)
-        close(fd);
+    close(fd);
+    return rc;
+}
+
+static int load_file(const char *path, unsigned flags, gw_buf_t *errors, gw_buf_t *notices, gw_config_t **out)
+{
+    gw_buf_t scratch, b;
+    int rc = GW_EINVAL;
+    if (out != NULL)
+        *out = NULL;
+    if (errors == NULL) {
+        gw_buf_init(&scratch, 4096);
+        errors = &scratch;
+    }
+    gw_buf_init(&b, MAX_CONFIG_FILE);
+    if (read_config(path, &b, errors) == GW_OK)
+        rc = load(path, b.data ? b.data : "", b.len, flags, errors, notices, out);
     if (b.data != NULL)
         explicit_bzero(b.data, b.len);
     gw_buf_free(&b);
     if (errors == &scratch)
         gw_buf_free(&scratch);
+    return rc;
+}
+
+gw_config_t *gw_config_load_file(const char *path, gw_buf_t *errors)
+{
+    gw_config_t *c = NULL;
+    load_file(path, 0, errors, NULL, &c);
     return c;
+}
+
+int gw_config_validate_file(const char *path, gw_buf_t *report)
+{
+    gw_buf_t errors, notices;
+    gw_buf_init(&errors, 1 << 20);
+    gw_buf_init(&notices, 1 << 20);
+    int rc = load_file(path, 0, &errors, &notices, NULL);
+    if (report != NULL) {
+        gw_buf_append(report, errors.data, errors.len);
+        gw_buf_append(report, notices.data, notices.len);
+    }
+    gw_buf_free(&errors);
+    gw_buf_free(&notices);
+    return rc;
 }
