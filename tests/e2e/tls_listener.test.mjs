@@ -72,7 +72,7 @@ try {
     out['again' + i] = r2.choices[0].message.content;
   }
 } catch (e) {
-  out.error = { name: e.constructor.name, message: e.message, cause: String(e.cause?.code || e.cause?.message || e.cause || '') };
+  out.error = { name: e.constructor.name, message: e.message, cause: String(e.cause?.cause?.code || e.cause?.cause?.message || e.cause?.code || e.cause?.message || e.cause || '') };
 }
 process.stdout.write(JSON.stringify(out));
 `;
@@ -122,6 +122,10 @@ test('gateway starts with an HTTPS listener from a kubernetes.io/tls Secret', as
   assert.ok(!dump.includes('PRIVATE KEY') && !dump.includes(keyBody.slice(0, 40)), 'the private key is not in /config_dump');
   assert.ok(!dump.includes(Buffer.from(listenerCerts.keyPem).toString('base64').slice(0, 40)), 'nor its base64');
   assert.ok(!gw.stderr.includes(keyBody.slice(0, 40)), 'the private key is not on stderr');
+  // The listener speaks TLS (a plaintext listener fails the handshake with "wrong version number").
+  const r = await httpsGet(`https://127.0.0.1:${gw.port}/health`, { ca: listenerCerts.caPem }).catch((e) => ({ error: e.message }));
+  assert.equal(r.error, undefined, `TLS handshake with the listener: ${r.error}`);
+  assert.ok(r.status > 0);
 });
 
 test('the official openai SDK (child process trusting the test CA) talks to the TLS listener', async (t) => {
