@@ -24,7 +24,7 @@ let B;
 let gw;
 
 /** Generation k: stable-model alternates between A and B (with an x-generation header); new-model-k exists only in k. */
-function config(port, k) {
+function config(port, k, keyB = 'sk-reload-b') {
   return joinDocs(
     gatewayDoc({ port }),
     routeDoc({
@@ -34,7 +34,7 @@ function config(port, k) {
       ],
     }),
     backendDocs({ name: 'svc-a', port: A.port, key: 'sk-reload-a' }),
-    backendDocs({ name: 'svc-b', port: B.port, key: 'sk-reload-b' }),
+    backendDocs({ name: 'svc-b', port: B.port, key: keyB }),
   );
 }
 
@@ -223,10 +223,27 @@ test('SIGHUP reloads the file: an invalid one is counted and kept out, a valid o
   assert.ok(gw.alive);
 });
 
+test('a rotated API key in the Secret is used within a second of the write', async () => {
+  B.reset();
+  B.defaultSpec = null;
+  const t0 = performance.now();
+  writeAtomic(gw.configPath, config(gw.port, 101, 'sk-reload-b-rotated'));
+  let ms = null;
+  while (performance.now() - t0 < EFFECTIVE_MS + T(2000)) {
+    const r = await chat(gw, 'new-model-101', { timeoutMs: T(2000) });
+    if (r.status === 200 && B.last()?.headers.authorization === 'Bearer sk-reload-b-rotated') { ms = performance.now() - t0; break; }
+    await sleep(5);
+  }
+  assert.ok(ms !== null && ms <= EFFECTIVE_MS, `rotated key effective after ${ms} ms`);
+  const text = await (await fetchT(`${gw.adminURL}/config_dump`)).text();
+  assert.ok(!text.includes('sk-reload-b-rotated'));
+});
+
 test('/config_dump never shows the API keys after reloads', async () => {
   const text = await (await fetchT(`${gw.adminURL}/config_dump`)).text();
   assert.ok(!text.includes('sk-reload-a') && !text.includes('sk-reload-b'), text);
   assert.ok(!gw.stderr.includes('sk-reload-a') && !gw.stderr.includes('sk-reload-b'), 'key on stderr (reload error output)');
+  assert.ok(!gw.logs.some((l) => JSON.stringify(l).includes('sk-reload-')), 'key in the access log');
 });
 
 shutdownTest(() => [gw]);
