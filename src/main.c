@@ -2,6 +2,7 @@
  * (a YAML file, or the environment), starts one worker per core and the admin listener, and
  * drains gracefully on SIGTERM / SIGINT. */
 #include "admin/admin.h"
+#include "auth/auth.h"
 #include "config/config.h"
 #include "config/config_dump.h"
 #include "core/buf.h"
@@ -148,6 +149,7 @@ typedef struct {
     uv_fs_event_t watch;     /* the file's directory: editors replace files by renaming */
     bool watching;
     uv_timer_t reload_timer; /* coalesces bursts of file events */
+    uv_timer_t ready_timer;  /* /health turns 200 once credential providers resolved */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_poll;
     uint64_t drain_deadline;
@@ -162,6 +164,8 @@ static void close_signal_handles(app_t *app)
     uv_close((uv_handle_t *)&app->sig_int, NULL);
     uv_close((uv_handle_t *)&app->sig_hup, NULL);
     uv_close((uv_handle_t *)&app->reload_timer, NULL);
+    uv_timer_stop(&app->ready_timer);
+    uv_close((uv_handle_t *)&app->ready_timer, NULL);
     if (app->watching) {
         uv_fs_event_stop(&app->watch);
         uv_close((uv_handle_t *)&app->watch, NULL);
@@ -188,6 +192,14 @@ static void reload_config(app_t *app, const char *why)
         gw_buf_free(&errors);
         return;
     }
+    if (gw_auth_attach(next, app->loop, &errors) != GW_OK) {
+        gw_metrics_counter_add(app->main_metrics, GW_COUNTER_CONFIG_RELOADS_FAILED, 1);
+        gw_log_error("%s: credentials of %s cannot be set up, keeping the current configuration:\n%s", why,
+                     app->config_path, gw_buf_cstr(&errors));
+        gw_config_unref(next);
+        gw_buf_free(&errors);
+        return;
+    }
     gw_buf_free(&errors);
     next->generation = app->config->generation + 1;
     for (int i = 0; i < app->n_workers; i++)
@@ -198,6 +210,20 @@ static void reload_config(app_t *app, const char *why)
     gw_metrics_gauge_add(app->main_metrics, GW_GAUGE_CONFIG_GENERATION, 1);
     gw_log_info("%s: configuration generation %llu loaded from %s (%zu rules, %zu models)", why,
                 (unsigned long long)next->generation, app->config_path, next->n_rules, next->n_models);
+}
+
+static void on_ready_timer(uv_timer_t *t)
+{
+    app_t *app = t->data;
+    bool all_ok = true;
+    const char *why = NULL;
+    if (!gw_auth_settled(app->config, &all_ok, &why))
+        return;
+    uv_timer_stop(t);
+    if (!all_ok)
+        gw_log_warn("AWS credentials: %s; requests to those backends answer 503 until credentials appear", why);
+    if (!app->draining)
+        gw_admin_set_ready(app->admin, true);
 }
 
 static void on_reload_timer(uv_timer_t *t)
@@ -251,6 +277,7 @@ static void on_drain_poll(uv_timer_t *t)
         close_signal_handles(app);
         gw_admin_close(app->admin);
         app->admin = NULL;
+        gw_auth_shutdown();
         return;
     }
     if (!app->forced && uv_now(app->loop) >= app->drain_deadline) {
@@ -369,6 +396,17 @@ static int cmd_run(run_opts_t *o)
     }
 
     app.loop = uv_default_loop();
+    {
+        gw_buf_t errors;
+        gw_buf_init(&errors, 1 << 16);
+        if (gw_auth_attach(cfg, app.loop, &errors) != GW_OK) {
+            fprintf(stderr, "aigw: credentials cannot be set up:\n%s", gw_buf_cstr(&errors));
+            gw_buf_free(&errors);
+            gw_config_unref(cfg);
+            return 1;
+        }
+        gw_buf_free(&errors);
+    }
     app.config = gw_config_ref(cfg);
     app.config_path = config_path;
     app.main_metrics = gw_metrics_new();
@@ -395,7 +433,9 @@ static int cmd_run(run_opts_t *o)
     app.reload_timer.data = &app;
     if (app.config_path)
         watch_config(&app);
-    gw_admin_set_ready(app.admin, true);
+    uv_timer_init(app.loop, &app.ready_timer);
+    app.ready_timer.data = &app;
+    uv_timer_start(&app.ready_timer, on_ready_timer, 0, 10);
     gw_log_info("aigw %s listening on http://%s:%d (admin http://%s:%d), %d worker%s", AIGW_VERSION,
                 o->listen_address, port, o->listen_address, o->admin_port, o->workers, o->workers == 1 ? "" : "s");
 

@@ -4,6 +4,7 @@
 #ifndef GW_GATEWAY_GATEWAY_H
 #define GW_GATEWAY_GATEWAY_H
 
+#include "auth/sigv4.h"
 #include "config/config.h"
 #include "net/http_server.h"
 #include "net/upstream.h"
@@ -26,6 +27,7 @@ typedef struct {
     const gw_gateway_opts_t *opts;
     struct gw_health_s *health; /* passive health of the backends, this worker's view */
     uint64_t rng;         /* xorshift state for weighted picks and request ids */
+    gw_sigv4_key_cache_t sigv4_keys; /* derived SigV4 key, reused while day/region/secret stay */
     size_t in_flight;
 } gw_gateway_t;
 

@@ -3,6 +3,7 @@
  * written and the client's response is ended. */
 #include "gateway/llm_request.h"
 
+#include "auth/auth.h"
 #include "codec/decompress.h"
 #include "core/alloc.h"
 #include "core/json.h"
@@ -618,25 +619,32 @@ static void send_upstream(llm_req_t *r)
                                        gw_str_c(b->header_mutation.set[i].value)};
     if (!has_request_id)
         hdrs[n++] = (gw_http_header_t){GW_STR("x-request-id"), r->request_id_s};
-    gw_buf_t auth;
-    gw_buf_init(&auth, 16384);
-    if (b->auth.api_key) {
-        switch (b->auth.type) {
-        case GW_AUTH_API_KEY:
-            gw_buf_append_lit(&auth, "Bearer ");
-            gw_buf_append(&auth, b->auth.api_key, strlen(b->auth.api_key));
-            hdrs[n++] = (gw_http_header_t){GW_STR("Authorization"), gw_buf_str(&auth)};
-            break;
-        case GW_AUTH_AZURE_API_KEY:
-            hdrs[n++] = (gw_http_header_t){GW_STR("api-key"), gw_str_c(b->auth.api_key)};
-            break;
-        case GW_AUTH_ANTHROPIC_API_KEY:
-            hdrs[n++] = (gw_http_header_t){GW_STR("x-api-key"), gw_str_c(b->auth.api_key)};
-            break;
-        default:
-            break;
-        }
+    /* credentials last: they may sign the exact bytes, path and headers that go out */
+    gw_buf_t host;
+    gw_buf_init(&host, 1024);
+    gw_auth_host_header(b, &host);
+    gw_str_t body = r->out.body_changed ? gw_buf_str(&r->out.body) : gw_buf_str(&http->body);
+    gw_str_t ctype = r->out.content_type[0] ? gw_str_c(r->out.content_type)
+                                            : gw_http_header_find(http->headers, http->n_headers, GW_STR("content-type"));
+    gw_auth_request_t areq = {
+        .method = GW_STR("POST"),
+        .path = gw_buf_str(&r->out.path),
+        .host = gw_buf_str(&host),
+        .content_type = ctype,
+        .body = body,
+        .key_cache = &g->sigv4_keys,
+    };
+    gw_auth_result_t auth;
+    gw_auth_result_init(&auth);
+    const char *auth_err = NULL;
+    if (gw_auth_apply(b, &areq, &auth, &auth_err) != GW_OK) {
+        gw_auth_result_free(&auth);
+        gw_buf_free(&host);
+        fail(r, 503, "api_error", NULL, "cannot authenticate to backend %s: %s", b->name, auth_err);
+        return;
     }
+    for (size_t i = 0; i < auth.n_headers; i++)
+        hdrs[n++] = auth.headers[i];
     gw_upstream_target_t target = {
         .host = gw_str_c(b->host),
         .port = b->port,
@@ -648,7 +656,7 @@ static void send_upstream(llm_req_t *r)
         .path = gw_buf_str(&r->out.path),
         .headers = hdrs,
         .n_headers = n,
-        .body = r->out.body_changed ? gw_buf_str(&r->out.body) : gw_buf_str(&http->body),
+        .body = body,
     };
     /* this attempt's budget: the per-retry timeout within what is left of the route deadline */
     uint64_t total = 0;
@@ -668,7 +676,8 @@ static void send_upstream(llm_req_t *r)
     r->t_upstream_start = uv_hrtime();
     snprintf(r->upstream_host, sizeof(r->upstream_host), "%s:%u", b->host, (unsigned)b->port);
     r->up = gw_upstream_send(g->upstream, &target, &ureq, &to, &upstream_cbs, r);
-    gw_buf_free(&auth);
+    gw_auth_result_free(&auth);
+    gw_buf_free(&host);
 }
 
 void gw_llm_request_start(gw_gateway_t *g, gw_http_req_t *http, gw_operation_t op)
