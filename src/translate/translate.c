@@ -1,6 +1,8 @@
 /* Translator registry: picks the implementation for a (client operation, backend schema) pair. */
 #include "translate/translate.h"
 
+#include "translate/anthropic_anthropic.h"
+#include "translate/openai_anthropic.h"
 #include "translate/openai_openai.h"
 
 #include <stdlib.h>
@@ -43,6 +45,10 @@ gw_translator_t *gw_translator_new(gw_operation_t op, gw_schema_t schema)
         if (op == GW_OP_MESSAGES || op == GW_OP_COUNT_TOKENS)
             return NULL;
         return gw_openai_openai_new(op);
+    case GW_SCHEMA_ANTHROPIC:
+        if (op == GW_OP_MESSAGES || op == GW_OP_COUNT_TOKENS)
+            return gw_anthropic_anthropic_new(op);
+        return op == GW_OP_CHAT ? gw_openai_anthropic_new() : NULL;
     default:
         return NULL;
     }
