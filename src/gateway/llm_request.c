@@ -67,13 +67,22 @@ static double seconds_since(uint64_t start_ns, uint64_t now_ns)
     return now_ns > start_ns ? (double)(now_ns - start_ns) / 1e9 : 0.0;
 }
 
+/* gen_ai.provider.name: the GenAI semantic-convention value of the provider. The reference only
+ * maps OpenAI and AWSBedrock and leaks the internal backend name for the others; aigw names them
+ * all (the backend is in the access log). */
 static const char *provider_name(const gw_backend_t *b)
 {
     switch (b->schema) {
     case GW_SCHEMA_OPENAI: return "openai";
-    case GW_SCHEMA_AWS_BEDROCK: return "aws.bedrock";
-    default: return b->name;
+    case GW_SCHEMA_AZURE_OPENAI: return "azure.ai.openai";
+    case GW_SCHEMA_ANTHROPIC: return "anthropic";
+    case GW_SCHEMA_AWS_BEDROCK:
+    case GW_SCHEMA_AWS_ANTHROPIC: return "aws.bedrock";
+    case GW_SCHEMA_GCP_VERTEX_AI:
+    case GW_SCHEMA_GCP_ANTHROPIC: return "gcp.vertex_ai";
+    case GW_SCHEMA_COHERE: return "cohere";
     }
+    return b->name;
 }
 
 static gw_str_t endpoint_label(gw_operation_t op)

@@ -383,6 +383,9 @@ void gw_metrics_record_token_usage(gw_metrics_t *m, const gw_genai_attrs_t *a, c
         {"input", u->input, true},
         /* The record has no "reported" flag; a provider without prompt caching reports 0 or nothing. */
         {"cached_input", u->cached_input, u->cached_input > 0},
+        /* aigw extension: tokens written to the provider's prompt cache (Anthropic, Bedrock), which
+         * are billed differently; not in the GenAI conventions yet, so only when non-zero. */
+        {"cache_creation_input", u->cache_creation, u->cache_creation > 0},
         {"output", u->output, true},
     };
     /* The attributes are escaped once; each token type only appends its own label. */
