@@ -289,12 +289,24 @@ static const char expected_text[] =
     "# HELP aigw_requests_in_flight Requests being served.\n"
     "# TYPE aigw_requests_in_flight gauge\n"
     "aigw_requests_in_flight 0\n"
+    "# HELP aigw_config_generation Generation of the active configuration.\n"
+    "# TYPE aigw_config_generation gauge\n"
+    "aigw_config_generation 0\n"
     "# HELP aigw_downstream_connections_total Client connections accepted.\n"
     "# TYPE aigw_downstream_connections_total counter\n"
     "aigw_downstream_connections_total 2\n"
     "# HELP aigw_upstream_connections_total Upstream connections opened.\n"
     "# TYPE aigw_upstream_connections_total counter\n"
-    "aigw_upstream_connections_total 1\n";
+    "aigw_upstream_connections_total 1\n"
+    "# HELP aigw_config_reloads_total Configuration reloads applied.\n"
+    "# TYPE aigw_config_reloads_total counter\n"
+    "aigw_config_reloads_total 0\n"
+    "# HELP aigw_config_reload_failures_total Configuration reloads refused (the previous configuration stays).\n"
+    "# TYPE aigw_config_reload_failures_total counter\n"
+    "aigw_config_reload_failures_total 0\n"
+    "# HELP aigw_upstream_retries_total Upstream attempts after the first one.\n"
+    "# TYPE aigw_upstream_retries_total counter\n"
+    "aigw_upstream_retries_total 0\n";
 
 static void test_render_exact(void **state)
 {
