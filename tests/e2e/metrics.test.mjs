@@ -111,7 +111,7 @@ test('token usage histogram sums and counts equal the replayed usage, per operat
   assert.ok(sums.length > 0, 'gen_ai_client_token_usage_token_sum present');
   for (const s of sums) {
     assert.equal(s.labels.gen_ai_provider_name, 'openai', 'provider label');
-    assert.ok(['input', 'cached_input', 'output'].includes(s.labels.gen_ai_token_type), `token type ${s.labels.gen_ai_token_type}`);
+    assert.ok(['input', 'cached_input', 'cache_creation_input', 'output'].includes(s.labels.gen_ai_token_type), `token type ${s.labels.gen_ai_token_type}`);
     assert.equal(s.labels.gen_ai_request_model, s.labels.gen_ai_original_model, 'no override: request model = original model');
   }
   const problems = [];
