@@ -186,6 +186,36 @@ test('no credentials anywhere: the client gets an OpenAI-format error and nothin
   assert.equal(unsigned.length, 0, 'no unsigned request upstream');
 });
 
+test('short-lived container credentials are refreshed before they expire (off the request path, no hammering)', async () => {
+  const tokenFile = path.join(dir, 'container-token-2');
+  fs.writeFileSync(tokenFile, CONTAINER_TOKEN);
+  const rotated = { keyId: 'ASIAE2EROTATED000009', secret: 'e2eRotatedSecret/Key+0123456789abcdefghij', token: 'e2e-rotated-session-token-IQoJ' };
+  bedrock.creds[rotated.keyId] = { secret: rotated.secret, token: rotated.token };
+  const savedSet = creds.sets.container;
+  creds.expiresInMs = 4000;
+  try {
+    const before = creds.of('container').length;
+    const gw = await start({ AWS_CONTAINER_CREDENTIALS_FULL_URI: `${creds.origin}/container/creds`, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: tokenFile });
+    assertSignedWith(await chatSigned(gw), AWS_KEYS.container);
+    creds.sets.container = rotated; // the next fetch hands out new credentials
+    const deadline = Date.now() + T(8000);
+    let r = null;
+    while (Date.now() < deadline) {
+      r = await chatSigned(gw, { attempts: 1 });
+      if (r.rec && r.rec.sigv4.keyId === rotated.keyId) break;
+      await sleep(T(200));
+    }
+    assertSignedWith(r, rotated);
+    const fetches = creds.of('container').length - before;
+    assert.ok(fetches >= 2 && fetches <= 12, `credentials fetched ${fetches} times in a few seconds`);
+    await assertNoSecrets(gw);
+    assert.ok(!gw.stderr.includes(rotated.secret) && !JSON.stringify(gw.logs).includes(rotated.token));
+  } finally {
+    creds.sets.container = savedSet;
+    creds.expiresInMs = 3600_000;
+  }
+});
+
 test('gateways exit 0 on SIGTERM with no sanitizer report', async () => {
   for (const gw of gateways) {
     const ex = await gw.stop({ timeoutMs: T(10_000) });

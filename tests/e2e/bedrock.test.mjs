@@ -133,6 +133,25 @@ test('Converse request shape: system, messages, inferenceConfig; signed; model i
   assert.deepEqual([r.usage.prompt_tokens, r.usage.completion_tokens, r.usage.total_tokens], [20, 3, 23]);
 });
 
+test('images: a data URI becomes a Converse image block; a remote URL is refused in OpenAI format before any upstream call', async () => {
+  const client = gw.client();
+  const png = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex').toString('base64');
+  await client.chat.completions.create({ model: NOVA, messages: [{ role: 'user', content: [
+    { type: 'text', text: 'What is this?' },
+    { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+  ] }] });
+  const rec = fake.requests[0];
+  assertSigned(rec);
+  assert.deepEqual(rec.json.messages[0].content, [{ text: 'What is this?' }, { image: { format: 'png', source: { bytes: png } } }]);
+  const n = fake.requests.length;
+  await assert.rejects(client.chat.completions.create({ model: NOVA, messages: [{ role: 'user', content: [
+    { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }] }] }), (e) => {
+    assert.equal(e.status, 400);
+    return true;
+  });
+  assert.equal(fake.requests.length, n, 'nothing sent upstream');
+});
+
 test('modelNameOverride goes into the path (and is signed as such)', async () => {
   const client = gw.client();
   await client.chat.completions.create({ model: 'bedrock-alias', messages: [user('x')] });

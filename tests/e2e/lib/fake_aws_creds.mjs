@@ -12,6 +12,7 @@ export class FakeAWSCreds {
   /** sets: { sts, container, imds } each { keyId, secret, token }; containerToken: expected Authorization; role: IMDS role name. */
   constructor({ sts, container, imds, containerToken = 'e2e-container-auth-token', role = 'e2e-imds-role', imdsToken = 'e2e-imds-session-token-AQAE' } = {}) {
     this.sets = { sts, container, imds };
+    this.expiresInMs = 3600_000; // lifetime of the credentials handed out (tests of refresh shorten it)
     this.containerToken = containerToken;
     this.role = role;
     this.imdsToken = imdsToken;
@@ -45,7 +46,7 @@ export class FakeAWSCreds {
       res.writeHead(status, { 'content-type': ct, 'content-length': Buffer.byteLength(text) });
       res.end(text);
     };
-    const exp = iso(Date.now() + 3600_000);
+    const exp = iso(Date.now() + this.expiresInMs);
 
     // STS: Action may be in the form body or the query string.
     const form = new URLSearchParams(req.method === 'POST' && /x-www-form-urlencoded/.test(req.headers['content-type'] || '') ? body : '');
