@@ -63,7 +63,7 @@ typedef struct {
     int64_t now;
     /* Resource checks only, as the reference's API server does them (schema and CEL rules):
      * references to resources that are not in the file and what aigw does not support are not
-     * errors then. Used by the crdcel verdicts and `aigw validate --resources`. */
+     * errors then (gw_config_check_buffer with GW_CHECK_RESOURCES_ONLY; the crdcel verdicts). */
     bool crd_only;
 } ld_t;
 

@@ -1,6 +1,6 @@
-/* libFuzzer harness for the YAML configuration loader (substitution, DOM, every kind, linking):
- * arbitrary bytes must never crash or leak; a snapshot that loads must be internally consistent
- * and matchable, and a refusal must say why. */
+/* libFuzzer harness for the YAML configuration loader (substitution, DOM, every kind, linking,
+ * MCPRoute, the resources-only check): arbitrary bytes must never crash or leak; a snapshot that
+ * loads must be internally consistent and matchable, and a refusal must say why. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +54,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             model = gw_str_c(c->models[i].name);
             (void)gw_config_match(c, get_header, &model);
         }
+        for (size_t i = 0; i < c->n_mcp_routes; i++) {
+            const gw_mcp_route_t *r = &c->mcp_routes[i];
+            if (r->name == NULL || r->path == NULL || r->path[0] != '/')
+                abort();
+            for (size_t j = 0; j < r->n_backends; j++) {
+                const gw_mcp_backend_t *b = &r->backends[j];
+                if (b->name == NULL || b->host == NULL || b->port == 0 || b->path == NULL)
+                    abort();
+                if (b->n_include > 0 && b->n_include_regex > 0)
+                    abort(); /* the CEL rule: one or the other */
+                (void)gw_mcp_tool_allowed(b, gw_str((const char *)data, size < 32 ? size : 32));
+            }
+        }
+        if ((c->listen_tls_cert_pem == NULL) != (c->listen_tls_key_pem == NULL))
+            abort();
         gw_config_unref(c);
     }
     gw_buf_free(&errors);
+    /* The resources-only check (as the API server would judge each resource) says why too. */
+    gw_buf_t e2;
+    gw_buf_init(&e2, 1 << 20);
+    int rc = gw_config_check_buffer("fuzz.yaml", (const char *)data, size, GW_CHECK_RESOURCES_ONLY, &e2, NULL);
+    if (rc != GW_OK && e2.len == 0)
+        abort();
+    gw_buf_free(&e2);
     return 0;
 }
