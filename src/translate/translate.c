@@ -4,6 +4,8 @@
 #include "translate/anthropic_anthropic.h"
 #include "translate/openai_anthropic.h"
 #include "translate/openai_openai.h"
+#include "translate/openai_bedrock.h"
+#include "translate/anthropic_awsanthropic.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,10 @@ gw_translator_t *gw_translator_new(gw_operation_t op, gw_schema_t schema)
         if (op == GW_OP_MESSAGES || op == GW_OP_COUNT_TOKENS)
             return gw_anthropic_anthropic_new(op);
         return op == GW_OP_CHAT ? gw_openai_anthropic_new() : NULL;
+    case GW_SCHEMA_AWS_BEDROCK:
+        return gw_openai_bedrock_new(op);
+    case GW_SCHEMA_AWS_ANTHROPIC:
+        return gw_anthropic_awsanthropic_new(op);
     default:
         return NULL;
     }
