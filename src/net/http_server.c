@@ -1,6 +1,9 @@
 /* HTTP/1.1 server connections on libuv + http-parser (see http_server.h). Requests are parsed
  * from a loop-wide read buffer; bytes that arrive while a request is being answered (pipelining)
- * wait in the connection's input buffer and are parsed when the response ends. */
+ * wait in the connection's input buffer and are parsed when the response ends. On a TLS listener
+ * the socket carries ciphertext: reads are decrypted into the same input buffer and writes are
+ * encrypted before the same queue, so parsing, timeouts and backpressure are shared with plain
+ * HTTP, which pays one untaken branch per read and per write for it. */
 #include "net/http_server.h"
 
 #include "core/alloc.h"
@@ -15,6 +18,10 @@
 #include <unistd.h>
 
 #define READ_BUF_SIZE (64 * 1024)
+#define TLS_RECORD (16 * 1024)      /* largest plaintext of one TLS record */
+#define TLS_WRITE_CHUNK (64 * 1024) /* ciphertext handed to the socket at a time: bounds what sits
+                                       encrypted in memory before it is queued and counted */
+#define TLS_ALERT_MAX 512           /* an alert or close_notify sent as the connection closes */
 
 
 struct gw_http_server_s {
@@ -28,6 +35,8 @@ struct gw_http_server_s {
     gw_http_conn_t *conns; /* doubly linked list of open connections */
     size_t n_conns;
     size_t closing_handles; /* handles with a close callback outstanding */
+    gw_tls_ctx_t *tls;  /* a reference, for connections accepted from now on; NULL: plain HTTP */
+    char *tls_gather;   /* TLS_RECORD bytes where small writes are gathered into one record */
     char read_buf[READ_BUF_SIZE];
     bool read_buf_busy;
 };
@@ -63,6 +72,8 @@ struct gw_http_conn_s {
     enum { TIMER_NONE, TIMER_IDLE, TIMER_HEADER } timer_mode;
     uv_shutdown_t shutdown_req;
     int open_handles;
+    gw_tls_conn_t *tls;       /* NULL on a plain connection */
+    bool tls_started;         /* a first byte of ciphertext arrived */
 };
 
 typedef struct {
@@ -79,6 +90,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_timer(uv_timer_t *t);
 static void on_linger_timer(uv_timer_t *t);
+static int tls_write(gw_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs);
 
 #define LINGER_MS 2000 /* read and discard after a final error response, so the client sees it */
 
@@ -90,6 +102,7 @@ void gw_http_limits_default(gw_http_limits_t *l)
     l->idle_timeout_ms = 300000;
     l->write_high_water = 256 * 1024;
     l->write_low_water = 64 * 1024;
+    l->tls = NULL;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -159,6 +172,8 @@ static int conn_write(gw_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
 {
     if (c->client_gone || c->closing)
         return GW_DONE;
+    if (c->tls)
+        return tls_write(c, bufs, nbufs);
     size_t total = 0;
     for (unsigned i = 0; i < nbufs; i++)
         total += bufs[i].len;
@@ -205,6 +220,110 @@ static int conn_write(gw_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
     if (c->pending_write > c->srv->limits.write_high_water)
         c->over_high = true;
     return GW_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * TLS: ciphertext moves between the socket and tls.c's memory BIOs */
+
+/* Writes the ciphertext TLS has produced: directly when the socket takes it, the rest queued
+ * (and counted in pending_write, so the water marks see what the socket has yet to take). One
+ * copy out of the BIO; no second one for the queued part. Returns GW_OK or GW_DONE. */
+static int tls_flush(gw_http_conn_t *c)
+{
+    size_t n = gw_tls_conn_pending(c->tls);
+    if (n == 0)
+        return GW_OK;
+    if (c->client_gone || c->closing)
+        return GW_DONE; /* the bytes die with the connection */
+    write_req_t *wr = gw_malloc(sizeof(*wr) + n);
+    n = gw_tls_conn_take(c->tls, wr->data, n);
+    size_t skip = 0;
+    if (c->pending_write == 0) {
+        uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (r == (int)n) {
+            free(wr);
+            return GW_OK;
+        }
+        if (r > 0) {
+            skip = (size_t)r;
+        } else if (r != UV_EAGAIN && r != UV_ENOSYS) {
+            free(wr);
+            c->client_gone = true;
+            return GW_DONE;
+        }
+    }
+    wr->conn = c;
+    wr->len = n - skip;
+    uv_buf_t b = uv_buf_init(wr->data + skip, (unsigned)wr->len);
+    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+        free(wr);
+        c->client_gone = true;
+        return GW_DONE;
+    }
+    c->pending_write += wr->len;
+    if (c->pending_write > c->srv->limits.write_high_water)
+        c->over_high = true;
+    return GW_OK;
+}
+
+static int tls_encrypt(gw_http_conn_t *c, const char *p, size_t n)
+{
+    if (gw_tls_conn_write(c->tls, p, n) != GW_OK) {
+        gw_log_debug("http: %s: TLS: %s", c->peer, gw_tls_conn_error(c->tls));
+        c->client_gone = true;
+        return GW_DONE;
+    }
+    return gw_tls_conn_pending(c->tls) >= TLS_WRITE_CHUNK ? tls_flush(c) : GW_OK;
+}
+
+/* conn_write for TLS. Each TLS write makes at least one record (22+ bytes of overhead and a
+ * separate decryption for the client), so small pieces — a head, a chunk-size line, a CRLF — are
+ * gathered into full records; pieces of a record or more are encrypted where they lie. */
+static int tls_write(gw_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
+{
+    char *gather = c->srv->tls_gather;
+    size_t used = 0;
+    for (unsigned i = 0; i < nbufs; i++) {
+        const char *p = bufs[i].base;
+        size_t l = bufs[i].len;
+        while (l > 0) {
+            size_t k;
+            int rc = GW_OK;
+            if (used == 0 && l >= TLS_RECORD) {
+                k = GW_MIN(l, (size_t)TLS_WRITE_CHUNK);
+                rc = tls_encrypt(c, p, k);
+            } else {
+                k = GW_MIN(l, TLS_RECORD - used);
+                memcpy(gather + used, p, k);
+                used += k;
+                if (used == TLS_RECORD) {
+                    rc = tls_encrypt(c, gather, used);
+                    used = 0;
+                }
+            }
+            if (rc != GW_OK)
+                return GW_DONE;
+            p += k;
+            l -= k;
+        }
+    }
+    if (used && tls_encrypt(c, gather, used) != GW_OK)
+        return GW_DONE;
+    return tls_flush(c);
+}
+
+/* For closes that do not wait for queued writes: sends what TLS has pending (an alert, a
+ * close_notify) if the socket takes it at once, and never ahead of a queued write. */
+static void tls_send_now(gw_http_conn_t *c)
+{
+    char tmp[TLS_ALERT_MAX];
+    size_t pending = gw_tls_conn_pending(c->tls);
+    if (pending == 0 || pending > sizeof(tmp) || c->pending_write > 0)
+        return;
+    size_t n = gw_tls_conn_take(c->tls, tmp, sizeof(tmp));
+    uv_buf_t b = uv_buf_init(tmp, (unsigned)n);
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 }
 
 static __thread char date_cache[48];
@@ -415,7 +534,9 @@ static void on_timer(uv_timer_t *t)
         send_reject(c);
         return;
     }
-    conn_close(c); /* idle keep-alive connection */
+    if (c->tls && !gw_tls_conn_handshake_done(c->tls))
+        gw_log_debug("http: %s: TLS handshake not completed within the header timeout", c->peer);
+    conn_close(c); /* idle keep-alive connection, or a handshake that never finished */
 }
 
 /* Parses buffered input and hands complete requests to the handler, one at a time. */
@@ -465,6 +586,8 @@ static void process_input(gw_http_conn_t *c)
         }
         c->timer_mode = TIMER_IDLE;
         uv_timer_start(&c->timer, on_timer, c->srv->limits.idle_timeout_ms, 0);
+        if (c->tls)
+            gw_tls_conn_trim(c->tls); /* idle TLS connections keep no large buffers */
     }
     /* Resume reading if input had been throttled and was consumed. */
     if (c->read_stopped && !c->closing && !c->client_gone && c->inbuf.len < c->srv->limits.max_header_bytes) {
@@ -483,6 +606,118 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = READ_BUF_SIZE;
 }
 
+/* EOF, a reset or a broken TLS stream: the client is gone (a half-close while we answer counts
+ * too: HTTP clients do not half-close while they still want the answer). */
+static void conn_lost(gw_http_conn_t *c)
+{
+    c->client_gone = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->active) {
+        if (!c->active->aborted) {
+            c->active->aborted = true;
+            if (c->srv->handler.on_abort)
+                c->srv->handler.on_abort(c->active, c->srv->handler.ud);
+        }
+    } else {
+        conn_close(c);
+    }
+}
+
+/* New bytes are in inbuf. */
+static inline void input_arrived(gw_http_conn_t *c)
+{
+    if (c->active) {
+        /* pipelined bytes while answering: keep them, but bounded */
+        if (c->inbuf.len >= c->srv->limits.max_header_bytes && !c->read_stopped) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->read_stopped = true;
+        }
+        return;
+    }
+    process_input(c);
+}
+
+/* A first byte that is an upper-case letter is a request line, not a TLS record (those start with
+ * 0x16, or with the high bit set for an SSLv2-format hello): a client speaking plain HTTP to the
+ * TLS port. It gets one plain 400 saying so, as nginx does, instead of an unexplained close. */
+static bool tls_plain_http_probe(gw_http_conn_t *c, const char *p)
+{
+    if (c->tls_started)
+        return false;
+    c->tls_started = true;
+    if (p[0] < 'A' || p[0] > 'Z')
+        return false;
+    gw_log_debug("http: %s: plain HTTP request on the TLS listener", c->peer);
+    gw_tls_conn_free(c->tls);
+    c->tls = NULL; /* from here on a plain connection that answers once and closes */
+    c->reject_status = 400;
+    c->reject_reason = "plain HTTP request sent to the HTTPS port";
+    send_reject(c);
+    return true;
+}
+
+/* Ciphertext arrived: advance the handshake, decrypt into inbuf, send what TLS has to say. The
+ * connection timer is left alone until the handshake is done, so the header timeout armed at
+ * accept bounds the handshake. */
+static void tls_on_read(gw_http_conn_t *c, const char *p, size_t n)
+{
+    gw_tls_conn_t *t = c->tls;
+    if (tls_plain_http_probe(c, p))
+        return;
+    gw_tls_conn_feed(t, p, n);
+    if (!gw_tls_conn_handshake_done(t)) {
+        int rc = gw_tls_conn_handshake(t);
+        if (rc == GW_ERROR) {
+            gw_log_debug("http: %s: TLS handshake failed: %s", c->peer, gw_tls_conn_error(t));
+            tls_send_now(c); /* the alert, when the socket takes it */
+            conn_lost(c);
+            return;
+        }
+        if (rc == GW_AGAIN) {
+            if (tls_flush(c) != GW_OK)
+                conn_lost(c);
+            return;
+        }
+    }
+    size_t got = 0;
+    int rc;
+    for (;;) {
+        /* decrypted straight into inbuf: no copy on the way to the parser */
+        char *dst = gw_buf_reserve(&c->inbuf, TLS_RECORD);
+        size_t k = 0;
+        rc = dst ? gw_tls_conn_read(t, dst, TLS_RECORD, &k) : GW_ERROR;
+        if (rc != GW_OK)
+            break;
+        gw_buf_commit(&c->inbuf, k);
+        got += k;
+    }
+    if (rc == GW_ERROR)
+        gw_log_debug("http: %s: TLS: %s", c->peer, gw_tls_conn_error(t));
+    /* the handshake's last flight, session tickets, a key update's answer: before any response */
+    if (tls_flush(c) != GW_OK) {
+        conn_lost(c);
+        return;
+    }
+    if (got)
+        input_arrived(c);
+    if (c->closing || c->lingering)
+        return;
+    if (rc == GW_DONE || rc == GW_ERROR) {
+        if (rc == GW_DONE && c->active == NULL && gw_tls_conn_pending(t) == 0) {
+            gw_tls_conn_shutdown(t); /* answer the client's close_notify with ours */
+            tls_send_now(c);
+        }
+        conn_lost(c);
+        return;
+    }
+    if (got == 0 && c->active == NULL && c->timer_mode == TIMER_IDLE && gw_tls_conn_mid_record(t)) {
+        /* part of a record on an idle connection: a request has begun, as a first plain byte
+         * would say, so the header timeout applies */
+        c->timer_mode = TIMER_HEADER;
+        uv_timer_start(&c->timer, on_timer, c->srv->limits.header_timeout_ms, 0);
+    }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     gw_http_conn_t *c = s->data;
@@ -494,19 +729,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return; /* discard */
     }
     if (nread < 0) {
-        /* EOF or error: the client is gone (a half-close while we answer counts too: HTTP
-         * clients do not half-close while they still want the answer). */
-        c->client_gone = true;
-        uv_read_stop(s);
-        if (c->active) {
-            if (!c->active->aborted) {
-                c->active->aborted = true;
-                if (c->srv->handler.on_abort)
-                    c->srv->handler.on_abort(c->active, c->srv->handler.ud);
-            }
-        } else {
-            conn_close(c);
-        }
+        conn_lost(c);
+        return;
+    }
+    if (c->tls) {
+        tls_on_read(c, buf->base, (size_t)nread);
         return;
     }
     if (gw_buf_append(&c->inbuf, buf->base, (size_t)nread) != GW_OK) {
@@ -514,15 +741,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    if (c->active) {
-        /* pipelined bytes while answering: keep them, but bounded */
-        if (c->inbuf.len >= c->srv->limits.max_header_bytes && !c->read_stopped) {
-            uv_read_stop(s);
-            c->read_stopped = true;
-        }
-        return;
-    }
-    process_input(c);
+    input_arrived(c);
 }
 
 
@@ -541,6 +760,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
     gw_http_request_parser_free(&c->parser);
     gw_buf_free(&c->inbuf);
     gw_buf_free(&c->head);
+    gw_tls_conn_free(c->tls);
     free(c);
     maybe_free_server(srv);
 }
@@ -559,6 +779,11 @@ static void conn_close(gw_http_conn_t *c)
                 c->srv->handler.on_abort(c->active, c->srv->handler.ud);
         }
         return;
+    }
+    if (c->tls && !c->client_gone && !c->lingering && gw_tls_conn_handshake_done(c->tls)) {
+        /* an idle or drained connection closed by us: close_notify if the socket takes it now */
+        gw_tls_conn_shutdown(c->tls);
+        tls_send_now(c);
     }
     c->closing = true;
     gw_http_server_t *srv = c->srv;
@@ -600,6 +825,15 @@ static void conn_finish(gw_http_conn_t *c)
         return;
     }
     c->lingering = true;
+    if (c->tls) {
+        /* close_notify after the last response, queued behind it: the client can tell a complete
+         * (e.g. close-delimited) body from a cut one, which gets no close_notify */
+        gw_tls_conn_shutdown(c->tls);
+        if (tls_flush(c) != GW_OK) {
+            conn_close(c);
+            return;
+        }
+    }
     c->shutdown_req.data = c;
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         conn_close(c);
@@ -657,6 +891,14 @@ static void on_connection(uv_stream_t *listener, int status)
             snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, port);
         }
     }
+    if (srv->tls) {
+        c->tls = gw_tls_conn_new_server(srv->tls);
+        if (c->tls == NULL) {
+            gw_log_warn("http: %s: cannot set up TLS for the connection", c->peer);
+            conn_close(c);
+            return;
+        }
+    }
     gw_http_request_parser_init(&c->parser, srv->limits.max_header_bytes, srv->limits.max_body_bytes);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     c->timer_mode = TIMER_IDLE; /* nothing received yet: the header timeout applies as idle time */
@@ -683,7 +925,18 @@ gw_http_server_t *gw_http_server_new(uv_loop_t *loop, int listen_fd, const gw_ht
         return NULL;
     }
     s->listening = true;
+    s->limits.tls = NULL; /* s->tls holds the server's own reference */
+    gw_http_server_set_tls(s, limits->tls);
     return s;
+}
+
+void gw_http_server_set_tls(gw_http_server_t *s, gw_tls_ctx_t *ctx)
+{
+    gw_tls_ctx_ref(ctx);
+    gw_tls_ctx_free(s->tls);
+    s->tls = ctx;
+    if (ctx && s->tls_gather == NULL)
+        s->tls_gather = gw_malloc(TLS_RECORD); /* kept while connections made earlier may use it */
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -728,8 +981,11 @@ void gw_http_server_close_all(gw_http_server_t *s)
 
 static void maybe_free_server(gw_http_server_t *s)
 {
-    if (s->free_requested && s->closing_handles == 0 && s->n_conns == 0 && !s->listening)
+    if (s->free_requested && s->closing_handles == 0 && s->n_conns == 0 && !s->listening) {
+        gw_tls_ctx_free(s->tls);
+        free(s->tls_gather);
         free(s);
+    }
 }
 
 void gw_http_server_free(gw_http_server_t *s)

@@ -2,8 +2,9 @@
  * http-parser. It delivers complete requests (head + body, buffered up to a cap) to a handler
  * and gives the handler a streaming response writer with backpressure. Keep-alive, pipelining
  * (requests answered one at a time, in order), chunked request bodies, Expect: 100-continue,
- * limits (431 for the head, 413 for the body) and a header read timeout live here. No knowledge
- * of AI. Everything runs on the owning loop's thread. */
+ * limits (431 for the head, 413 for the body), a header read timeout and optional TLS
+ * termination (TLS 1.2 and 1.3, ALPN http/1.1) live here. No knowledge of AI. Everything runs on
+ * the owning loop's thread. */
 #ifndef GW_NET_HTTP_SERVER_H
 #define GW_NET_HTTP_SERVER_H
 
@@ -11,6 +12,7 @@
 #include "core/gw.h"
 #include "net/http.h"
 #include "net/http_request_parser.h"
+#include "net/tls.h"
 
 #include <uv.h>
 
@@ -26,6 +28,12 @@ typedef struct {
     size_t write_high_water;   /* pending response bytes above which writers should pause their
                                   producer; default 256 KiB */
     size_t write_low_water;    /* on_drain fires when pending bytes fall below; default 64 KiB */
+    /* TLS termination: a server context (gw_tls_ctx_new_server*) or NULL for plain HTTP (the
+     * default). gw_http_server_new takes its own reference, so one context made by the caller can
+     * serve every worker's server and the caller may drop its reference once they are made. The
+     * header timeout also bounds the handshake; pending bytes and the water marks count the
+     * ciphertext queued to the socket. */
+    gw_tls_ctx_t *tls;
 } gw_http_limits_t;
 
 void gw_http_limits_default(gw_http_limits_t *l);
@@ -60,6 +68,10 @@ typedef struct gw_http_server_s gw_http_server_t;
  * the caller). Returns NULL on failure. */
 gw_http_server_t *gw_http_server_new(uv_loop_t *loop, int listen_fd, const gw_http_limits_t *limits,
                                      const gw_http_handler_t *handler);
+/* Replaces the TLS context used for connections accepted from now on (a certificate reload); NULL
+ * turns TLS off for them. Open connections keep the context they started with. Takes a
+ * reference to ctx and drops the previous one. On the server's loop thread only. */
+void gw_http_server_set_tls(gw_http_server_t *s, gw_tls_ctx_t *ctx);
 /* Stops accepting (the listening handle is closed); open connections continue. From now on
  * responses carry Connection: close and idle keep-alive connections are closed. */
 void gw_http_server_stop_accepting(gw_http_server_t *s);

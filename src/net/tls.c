@@ -5,10 +5,15 @@
 
 #include "core/alloc.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <openssl/buffer.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -17,6 +22,7 @@
 struct gw_tls_ctx_s {
     SSL_CTX *ssl_ctx;
     bool server;
+    atomic_int refs;
 };
 
 struct gw_tls_conn_s {
@@ -30,6 +36,11 @@ struct gw_tls_conn_s {
 
 /* Longest DNS name plus NUL; IP literals are shorter. */
 #define MAX_NAME 254
+/* A PEM file larger than this is not a certificate chain or a key. */
+#define MAX_PEM_FILE (1024 * 1024)
+/* Memory BIOs keep the capacity they grew to; beyond about one record's worth, trimming an idle
+ * connection gives it back. */
+#define TRIM_ABOVE (17 * 1024)
 
 static const unsigned char alpn_h1[] = "\x08http/1.1";
 
@@ -79,6 +90,7 @@ gw_tls_ctx_t *gw_tls_ctx_new_client(const char *ca_file, char *err, size_t err_l
     }
     t = gw_calloc(1, sizeof(*t));
     t->ssl_ctx = ctx;
+    atomic_init(&t->refs, 1);
     ctx = NULL;
 out:
     SSL_CTX_free(ctx);
@@ -143,9 +155,14 @@ gw_tls_ctx_t *gw_tls_ctx_new_server(gw_str_t cert_pem, gw_str_t key_pem, char *e
         goto out;
     }
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    /* Every worker makes its connections from this one context: OpenSSL's stateful session cache
+     * would be a lock taken on each TLS 1.2 handshake (and a periodic sweep under it). Tickets
+     * resume sessions (1.2 and 1.3) with no shared mutable state. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     t = gw_calloc(1, sizeof(*t));
     t->ssl_ctx = ctx;
     t->server = true;
+    atomic_init(&t->refs, 1);
     ctx = NULL;
 out:
     X509_free(x);
@@ -156,18 +173,99 @@ out:
     return t;
 }
 
+/* Reads a whole file of at most MAX_PEM_FILE bytes; the caller frees (cleansing a key first). */
+static char *read_pem_file(const char *path, size_t *len, const char *what, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        if (err && err_len)
+            snprintf(err, err_len, "cannot open %s file %s: %s", what, path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 16 * 1024, n = 0;
+    char *buf = gw_malloc(cap);
+    for (;;) {
+        if (n == cap) {
+            if (cap >= MAX_PEM_FILE) {
+                if (err && err_len)
+                    snprintf(err, err_len, "%s file %s is %d bytes or larger", what, path, MAX_PEM_FILE);
+                OPENSSL_cleanse(buf, n);
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            cap *= 2;
+            buf = gw_realloc(buf, cap);
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    if (failed) {
+        if (err && err_len)
+            snprintf(err, err_len, "cannot read %s file %s", what, path);
+        OPENSSL_cleanse(buf, n);
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+gw_tls_ctx_t *gw_tls_ctx_new_server_files(const char *cert_file, const char *key_file, char *err, size_t err_len)
+{
+    size_t cert_len = 0, key_len = 0;
+    gw_tls_ctx_t *t = NULL;
+    char *key = NULL;
+    char *cert = read_pem_file(cert_file, &cert_len, "certificate", err, err_len);
+    if (cert == NULL)
+        goto out;
+    key = read_pem_file(key_file, &key_len, "key", err, err_len);
+    if (key == NULL)
+        goto out;
+    t = gw_tls_ctx_new_server(gw_str(cert, cert_len), gw_str(key, key_len), err, err_len);
+out:
+    if (key) {
+        OPENSSL_cleanse(key, key_len); /* the only copy outside OpenSSL's own key object */
+        free(key);
+    }
+    free(cert);
+    return t;
+}
+
+gw_tls_ctx_t *gw_tls_ctx_ref(gw_tls_ctx_t *ctx)
+{
+    if (ctx)
+        atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+    return ctx;
+}
+
 void gw_tls_ctx_free(gw_tls_ctx_t *ctx)
 {
     if (ctx == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
         return;
     SSL_CTX_free(ctx->ssl_ctx);
     free(ctx);
 }
 
+static BIO *input_bio_new(void)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    /* An empty input BIO means "more bytes later", not end of stream. */
+    if (b)
+        BIO_set_mem_eof_return(b, -1);
+    return b;
+}
+
 static gw_tls_conn_t *conn_new(gw_tls_ctx_t *ctx)
 {
     SSL *ssl = SSL_new(ctx->ssl_ctx);
-    BIO *rbio = BIO_new(BIO_s_mem());
+    BIO *rbio = input_bio_new();
     BIO *wbio = BIO_new(BIO_s_mem());
     if (ssl == NULL || rbio == NULL || wbio == NULL) {
         SSL_free(ssl);
@@ -176,8 +274,6 @@ static gw_tls_conn_t *conn_new(gw_tls_ctx_t *ctx)
         ERR_clear_error();
         return NULL;
     }
-    /* An empty input BIO means "more bytes later", not end of stream. */
-    BIO_set_mem_eof_return(rbio, -1);
     SSL_set_bio(ssl, rbio, wbio);
     gw_tls_conn_t *c = gw_calloc(1, sizeof(*c));
     c->ssl = ssl;
@@ -249,6 +345,13 @@ void gw_tls_conn_feed(gw_tls_conn_t *c, const char *p, size_t n)
 bool gw_tls_conn_has_input(const gw_tls_conn_t *c)
 {
     return BIO_ctrl_pending(c->rbio) > 0 || SSL_has_pending(c->ssl);
+}
+
+bool gw_tls_conn_mid_record(const gw_tls_conn_t *c)
+{
+    /* SSL_has_pending sees a partial header; a complete header whose body is still awaited shows
+     * only in the read state ("RB": reading the body). */
+    return gw_tls_conn_has_input(c) || strcmp(SSL_rstate_string(c->ssl), "RB") == 0;
 }
 
 int gw_tls_conn_handshake(gw_tls_conn_t *c)
@@ -340,6 +443,35 @@ size_t gw_tls_conn_take(gw_tls_conn_t *c, char *out, size_t cap)
         return 0;
     int r = BIO_read(c->wbio, out, k);
     return r > 0 ? (size_t)r : 0;
+}
+
+static size_t mem_bio_capacity(BIO *b)
+{
+    BUF_MEM *m = NULL;
+    BIO_get_mem_ptr(b, &m);
+    return m ? m->max : 0;
+}
+
+void gw_tls_conn_trim(gw_tls_conn_t *c)
+{
+    if (!c->hs_done || BIO_ctrl_pending(c->rbio) > 0 || BIO_ctrl_pending(c->wbio) > 0)
+        return;
+    /* SSL_set0_* free the replaced BIO; on allocation failure the old one simply stays. */
+    if (mem_bio_capacity(c->rbio) > TRIM_ABOVE) {
+        BIO *b = input_bio_new();
+        if (b) {
+            SSL_set0_rbio(c->ssl, b);
+            c->rbio = b;
+        }
+    }
+    if (mem_bio_capacity(c->wbio) > TRIM_ABOVE) {
+        BIO *b = BIO_new(BIO_s_mem());
+        if (b) {
+            SSL_set0_wbio(c->ssl, b);
+            c->wbio = b;
+        }
+    }
+    ERR_clear_error();
 }
 
 const char *gw_tls_conn_error(const gw_tls_conn_t *c)

@@ -20,10 +20,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
+#include "tls_testutil.h"
 
 /* ------------------------------------------------------------------------------------------------
  * Scripted test server */
@@ -346,96 +343,28 @@ static void srv_stop(srv_t *srv)
  * Certificates made at run time: a CA, and a server certificate for 127.0.0.1 and localhost */
 
 static struct {
-    char *ca_pem, *cert_pem, *key_pem;
+    tu_tls_certs_t pem;
     char ca_file[64];
 } certs;
-
-static void add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-    assert_non_null(e);
-    X509_add_ext(x, e, -1);
-    X509_EXTENSION_free(e);
-}
-
-static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *issuer_key, X509 *issuer, const char *cn, long serial, bool ca)
-{
-    X509 *x = X509_new();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, key);
-    X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
-    X509V3_CTX ctx;
-    X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
-    if (ca) {
-        add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE");
-        add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
-        add_ext(x, &ctx, NID_subject_key_identifier, "hash");
-    } else {
-        add_ext(x, &ctx, NID_basic_constraints, "CA:FALSE");
-        add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature");
-        add_ext(x, &ctx, NID_ext_key_usage, "serverAuth");
-        add_ext(x, &ctx, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
-    }
-    assert_true(X509_sign(x, issuer_key, EVP_sha256()) > 0);
-    return x;
-}
-
-static char *bio_to_str(BIO *b)
-{
-    char *data = NULL;
-    long n = BIO_get_mem_data(b, &data);
-    char *s = gw_strndup(data, (size_t)n);
-    BIO_free(b);
-    return s;
-}
-
-static char *x509_pem(X509 *x)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(b, x);
-    return bio_to_str(b);
-}
 
 static int group_setup(void **state)
 {
     signal(SIGPIPE, SIG_IGN);
     unsetenv("SSL_CERT_FILE"); /* the "system store" tests must not trust our CA by accident */
-    EVP_PKEY *ca_key = EVP_EC_gen("P-256");
-    EVP_PKEY *key = EVP_EC_gen("P-256");
-    assert_non_null(ca_key);
-    assert_non_null(key);
-    X509 *ca = make_cert(ca_key, ca_key, NULL, "aigw test CA", 1, true);
-    X509 *leaf = make_cert(key, ca_key, ca, "aigw test server", 2, false);
-    certs.ca_pem = x509_pem(ca);
-    certs.cert_pem = x509_pem(leaf);
-    BIO *b = BIO_new(BIO_s_mem());
-    PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL);
-    certs.key_pem = bio_to_str(b);
+    tu_tls_make_certs(&certs.pem, "aigw test server", 2);
     snprintf(certs.ca_file, sizeof(certs.ca_file), "/tmp/aigw-test-ca-XXXXXX");
     int fd = mkstemp(certs.ca_file);
     assert_true(fd >= 0);
-    size_t len = strlen(certs.ca_pem);
-    assert_int_equal(write(fd, certs.ca_pem, len), (ssize_t)len);
+    size_t len = strlen(certs.pem.ca_pem);
+    assert_int_equal(write(fd, certs.pem.ca_pem, len), (ssize_t)len);
     close(fd);
-    X509_free(ca);
-    X509_free(leaf);
-    EVP_PKEY_free(ca_key);
-    EVP_PKEY_free(key);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     unlink(certs.ca_file);
-    free(certs.ca_pem);
-    free(certs.cert_pem);
-    free(certs.key_pem);
+    tu_tls_free_certs(&certs.pem);
     return 0;
 }
 
@@ -514,7 +443,7 @@ static void env_start(srv_handler_t handler, bool tls, const gw_upstream_pool_op
 {
     if (tls) {
         char err[256];
-        E.srv_tls = gw_tls_ctx_new_server(gw_str_c(certs.cert_pem), gw_str_c(certs.key_pem), err, sizeof(err));
+        E.srv_tls = gw_tls_ctx_new_server(gw_str_c(certs.pem.cert_pem), gw_str_c(certs.pem.key_pem), err, sizeof(err));
         assert_non_null(E.srv_tls);
     }
     srv_start(&E.srv, &E.loop, handler, E.srv_tls);
