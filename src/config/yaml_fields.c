@@ -559,7 +559,14 @@ bool gw_yl_is_header_value(const char *s)
 
 bool gw_yl_is_uri(const char *s)
 {
-    /* RFC 3986 scheme, then ":" and something; the CRDs' "format: uri" is Go's url.ParseRequestURI. */
+    /* The CRDs' "format: uri" is Go's url.ParseRequestURI: an absolute path, or an RFC 3986
+     * scheme, ":" and something; never whitespace or controls. */
+    if (s[0] == '/') {
+        for (const char *q = s; *q; q++)
+            if ((unsigned char)*q <= ' ' || *q == 0x7f)
+                return false;
+        return true;
+    }
     const char *p = s;
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
         return false;

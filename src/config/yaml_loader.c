@@ -168,7 +168,7 @@ void gw_yl_parse_policy_targets(ld_t *ld, const meta_t *m, bool required, refs_t
 {
     const gw_yaml_node_t *tr = fseq(ld, m, m->spec, "targetRefs", "spec.targetRefs", required, 16);
     if (tr != NULL && tr->n_items == 0 && required)
-        lerr(ld, m, tr, "spec.targetRefs: must have at least 1 items");
+        lerr(ld, m, tr, "spec.targetRefs in body should have at least 1 items");
     for (size_t i = 0; tr != NULL && i < tr->n_items; i++) {
         const gw_yaml_node_t *e = tr->items[i];
         char p[64], q[96];
@@ -550,11 +550,13 @@ static void check_oidc(ld_t *ld, const meta_t *m, const gw_yaml_node_t *ox, cons
     snprintf(p, sizeof(p), "%s.oidc.provider.issuer", path);
     if (prov != NULL)
         fstr1(ld, m, prov, "issuer", p);
+    /* clientID / clientSecret: checked when written (Envoy Gateway versions differ on which of
+     * them, or their *Ref forms, are required). */
     snprintf(p, sizeof(p), "%s.oidc.clientID", path);
-    fstr1(ld, m, oidc, "clientID", p);
+    fstr(ld, m, oidc, "clientID", p, false);
     ref_t r;
     snprintf(p, sizeof(p), "%s.oidc.clientSecret", path);
-    parse_secret_ref(ld, m, oidc, "clientSecret", p, true, &r);
+    parse_secret_ref(ld, m, oidc, "clientSecret", p, false, &r);
 }
 
 static void parse_sec(ld_t *ld, set_t *s, const meta_t *m)
@@ -857,7 +859,7 @@ static void parse_grant(ld_t *ld, set_t *s, const meta_t *m)
     CHECK_FIELDS(ld, m, m->spec, "spec", known);
     const gw_yaml_node_t *from = fseq(ld, m, m->spec, "from", "spec.from", true, 16);
     if (from != NULL && from->n_items == 0)
-        lerr(ld, m, from, "spec.from: must have at least 1 items");
+        lerr(ld, m, from, "spec.from in body should have at least 1 items");
     for (size_t i = 0; from != NULL && i < from->n_items; i++) {
         const gw_yaml_node_t *e = from->items[i];
         char p[64], q[96];
@@ -883,7 +885,7 @@ static void parse_grant(ld_t *ld, set_t *s, const meta_t *m)
     }
     const gw_yaml_node_t *to = fseq(ld, m, m->spec, "to", "spec.to", true, 16);
     if (to != NULL && to->n_items == 0)
-        lerr(ld, m, to, "spec.to: must have at least 1 items");
+        lerr(ld, m, to, "spec.to in body should have at least 1 items");
     for (size_t i = 0; to != NULL && i < to->n_items; i++) {
         const gw_yaml_node_t *e = to->items[i];
         char p[64], q[96];
@@ -1370,6 +1372,43 @@ static void link_svcs(ld_t *ld, set_t *s)
     }
 }
 
+/* A private copy of a CA bundle in a temporary file, for TLS code that loads CAs from a path;
+ * the snapshot removes it when freed. NULL with why on failure. */
+static char *write_private_pem(const char *pem, char *why, size_t why_len)
+{
+    const char *dir = getenv("TMPDIR");
+    if (dir == NULL || *dir != '/')
+        dir = "/tmp";
+    char *path = joinf("%s/aigw-ca-XXXXXX.pem", dir);
+    int fd = mkstemps(path, 4); /* mode 0600 */
+    if (fd < 0) {
+        snprintf(why, why_len, "%s", strerror(errno));
+        free(path);
+        return NULL;
+    }
+    size_t len = strlen(pem), off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, pem + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(why, why_len, "%s", n < 0 ? strerror(errno) : "short write");
+            close(fd);
+            unlink(path);
+            free(path);
+            return NULL;
+        }
+        off += (size_t)n;
+    }
+    if (close(fd) != 0) {
+        snprintf(why, why_len, "%s", strerror(errno));
+        unlink(path);
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
 static bool is_key_auth(gw_auth_type_t t)
 {
     return t == GW_AUTH_API_KEY || t == GW_AUTH_AZURE_API_KEY || t == GW_AUTH_ANTHROPIC_API_KEY;
@@ -1647,7 +1686,7 @@ void gw_yl_check_parent_refs(ld_t *ld, const set_t *s, const meta_t *m, bool req
 {
     const gw_yaml_node_t *prs = fseq(ld, m, m->spec, "parentRefs", "spec.parentRefs", required, 16);
     if (prs != NULL && prs->n_items == 0 && required)
-        lerr(ld, m, prs, "spec.parentRefs: must have at least 1 items");
+        lerr(ld, m, prs, "spec.parentRefs in body should have at least 1 items");
     bool ours = false;
     for (size_t i = 0; prs != NULL && i < prs->n_items; i++) {
         char p[64];
@@ -1826,8 +1865,13 @@ static void link_routes(ld_t *ld, set_t *s, gw_config_t *c)
                 b->tls = v->be->tls;
                 if (v->be->tls && v->be->sni != NULL && strcmp(v->be->sni, v->be->host) != 0)
                     b->sni = gw_strdup(v->be->sni);
-                if (v->be->tls && v->be->ca_pem != NULL)
+                if (v->be->tls && v->be->ca_pem != NULL && !ld->crd_only) {
+                    char why[128];
                     b->ca_pem = gw_strdup(v->be->ca_pem);
+                    if ((b->ca_file = write_private_pem(b->ca_pem, why, sizeof(why))) == NULL)
+                        lref(ld, v->be->tls_by, NULL, "cannot write the CA bundle of Backend %s/%s to a temporary file: %s",
+                             v->be->m.ns, v->be->m.name, why);
+                }
                 copy_auth(&b->auth, &v->auth);
                 merge_mutations(&b->header_mutation, &hm, &v->hm);
                 hm_free(&hm);

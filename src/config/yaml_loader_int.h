@@ -134,7 +134,7 @@ char *gw_yl_b64_decode(const char *s, size_t len);
 bool gw_yl_is_token(const char *s);
 /* A header value may hold tabs and visible bytes, never CR, LF or other controls. */
 bool gw_yl_is_header_value(const char *s);
-/* An absolute URI as the CRDs' "format: uri" wants it: scheme ":" and no whitespace. */
+/* What the CRDs' "format: uri" accepts: an absolute URI (scheme ":" ...) or an absolute path. */
 bool gw_yl_is_uri(const char *s);
 char *gw_yl_lower_dup(const char *s);
 char *gw_yl_joinf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -45,21 +45,21 @@ static char **str_list(ld_t *ld, const meta_t *m, const gw_yaml_node_t *parent, 
     return out;
 }
 
-static void check_uri(ld_t *ld, const meta_t *m, const gw_yaml_node_t *parent, const char *key, const char *path)
-{
-    const char *v = gw_yaml_str(gw_yaml_get(parent, key));
-    if (v != NULL && !is_uri(v))
-        lerr(ld, m, gw_yaml_get(parent, key), "%s: Invalid value: \"%s\": must be a URI (scheme://...)", path, v);
-}
-
+/* A "format: uri" field: the API server's check (an absolute URI or an absolute path), then aigw's
+ * (a URI it can fetch or compare: scheme and authority). */
 static char *uri_field(ld_t *ld, const meta_t *m, const gw_yaml_node_t *parent, const char *key, const char *path,
                        bool required)
 {
     const char *v = required ? fstr1(ld, m, parent, key, path) : fstr(ld, m, parent, key, path, false);
     if (v == NULL)
         return NULL;
+    const gw_yaml_node_t *at = gw_yaml_get(parent, key);
     if (!is_uri(v)) {
-        check_uri(ld, m, parent, key, path);
+        lerr(ld, m, at, "%s: Invalid value: \"%s\": %s in body must be of type uri: \"%s\"", path, v, path, v);
+        return NULL;
+    }
+    if (v[0] == '/') {
+        lunsup(ld, m, at, "%s %s: an absolute URI (scheme://host/...) is needed here", path, v);
         return NULL;
     }
     return gw_strdup(v);
@@ -154,7 +154,7 @@ static gw_mcp_oauth_t *parse_oauth(ld_t *ld, const set_t *s, const meta_t *m, co
         const char *algs = "spec.securityPolicy.oauth.protectedResourceMetadata.resourceSigningAlgValuesSupported";
         const gw_yaml_node_t *an = gw_yaml_get(pr, "resourceSigningAlgValuesSupported");
         if (an != NULL && an->kind == GW_YAML_SEQ && an->n_items == 0)
-            lerr(ld, m, an, "%s: should have at least 1 items", algs);
+            lerr(ld, m, an, "%s in body should have at least 1 items", algs);
         a->signing_algs_supported =
             str_list(ld, m, pr, "resourceSigningAlgValuesSupported", algs, 16, &a->n_signing_algs_supported);
         a->resource_documentation = uri_field(
@@ -175,7 +175,7 @@ static gw_mcp_api_key_auth_t *parse_api_key_auth(ld_t *ld, const set_t *s, const
     gw_mcp_api_key_auth_t *a = gw_calloc(1, sizeof(*a));
     const gw_yaml_node_t *crs = fseq(ld, m, k, "credentialRefs", "spec.securityPolicy.apiKeyAuth.credentialRefs", true, 16);
     if (crs != NULL && crs->n_items == 0)
-        lerr(ld, m, crs, "%s.credentialRefs: should have at least 1 items", P);
+        lerr(ld, m, crs, "%s.credentialRefs in body should have at least 1 items", P);
     for (size_t i = 0; crs != NULL && i < crs->n_items; i++) {
         char p[96];
         snprintf(p, sizeof(p), "%s.credentialRefs[%zu]", P, i);
@@ -209,7 +209,7 @@ static gw_mcp_api_key_auth_t *parse_api_key_auth(ld_t *ld, const set_t *s, const
     }
     const gw_yaml_node_t *ef = fseq(ld, m, k, "extractFrom", "spec.securityPolicy.apiKeyAuth.extractFrom", true, 16);
     if (ef != NULL && ef->n_items == 0)
-        lerr(ld, m, ef, "%s.extractFrom: should have at least 1 items", P);
+        lerr(ld, m, ef, "%s.extractFrom in body should have at least 1 items", P);
     for (size_t i = 0; ef != NULL && i < ef->n_items; i++) {
         const gw_yaml_node_t *e = ef->items[i];
         char p[96], q[128];
@@ -437,7 +437,7 @@ void gw_yl_link_mcps(ld_t *ld, set_t *s, gw_config_t *c)
 
         const gw_yaml_node_t *brs = fseq(ld, m, m->spec, "backendRefs", "spec.backendRefs", true, 256);
         if (brs != NULL && brs->n_items == 0)
-            lerr(ld, m, brs, "spec.backendRefs: should have at least 1 items");
+            lerr(ld, m, brs, "spec.backendRefs in body should have at least 1 items");
         if (brs != NULL) {
             for (size_t i = 0; i < brs->n_items; i++) {
                 const char *ni = gw_yaml_str(gw_yaml_get(brs->items[i], "name"));

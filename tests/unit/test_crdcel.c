@@ -104,6 +104,7 @@ static keywords_t keywords_of(const char *reason)
     const char *sp = strchr(reason, ' ');
     const char *colon = strstr(reason, ": ");
     const char *inbody = strstr(reason, " in body should be at least ");
+    const char *anybody = strstr(reason, " in body ");
     if (colon != NULL && (sp == NULL || colon < sp)) {
         const char *rest = colon + 2;
         size_t plen = (size_t)(colon - reason);
@@ -131,6 +132,10 @@ static keywords_t keywords_of(const char *reason)
             const char *q = strstr(rest, "at most ");
             add_kw(&k, q, strlen(q));
             return k;
+        } else if (strncmp(rest, "Too long", 8) == 0) {
+            add_kw(&k, reason, plen);
+            add_kw(&k, "Too long", 8);
+            return k;
         } else if (strncmp(rest, "Duplicate value", 15) == 0) {
             add_kw(&k, reason, plen);
             add_kw(&k, "Duplicate value", 15);
@@ -145,6 +150,11 @@ static keywords_t keywords_of(const char *reason)
             d++;
         snprintf(w, sizeof(w), "at least %.*s char", d, n);
         add_kw(&k, w, strlen(w));
+        return k;
+    } else if (anybody != NULL && (sp == NULL || anybody == sp)) {
+        /* `path in body must be of type uri: "x"`, `path in body should have at least 1 items` */
+        add_kw(&k, reason, (size_t)(anybody - reason));
+        add_kw(&k, anybody + 1, strlen(anybody + 1));
         return k;
     }
     add_kw(&k, reason, strlen(reason));
@@ -167,6 +177,11 @@ static void test_keywords_of(void **state)
     k = keywords_of("spec.azureCredentials.clientID in body should be at least 1 chars long");
     assert_string_equal(k.kw[0], "spec.azureCredentials.clientID");
     assert_string_equal(k.kw[1], "at least 1 char");
+    k = keywords_of("spec.a.issuer in body must be of type uri: \"x y\"");
+    assert_string_equal(k.kw[0], "spec.a.issuer");
+    assert_string_equal(k.kw[1], "in body must be of type uri: \"x y\"");
+    k = keywords_of("spec.path: Too long: may not be longer than 1024");
+    assert_string_equal(k.kw[1], "Too long");
     k = keywords_of("When type is APIKey, only apiKey field should be set");
     assert_int_equal(k.n, 1);
     assert_string_equal(k.kw[0], "When type is APIKey, only apiKey field should be set");
