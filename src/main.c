@@ -36,6 +36,8 @@ typedef struct {
     gw_http_limits_t limits;
     gw_gateway_opts_t gateway;
     uint64_t drain_timeout_ms;
+    const char *tls_cert; /* --tls-cert / --tls-key: PEM files for the listener (over the config's) */
+    const char *tls_key;
 } run_opts_t;
 
 static const char *const usage_main =
@@ -76,6 +78,8 @@ static const char *const usage_run =
     "  --stream-idle-timeout DURATION longest upstream silence during a response (default 300s)\n"
     "  --drain-timeout DURATION   grace period for in-flight requests on SIGTERM/SIGINT (default 30s)\n"
     "  --no-access-log            do not write the JSON access log on stdout\n"
+    "  --tls-cert FILE            serve HTTPS: PEM certificate chain (leaf first) for the listener\n"
+    "  --tls-key FILE             ... and its PEM private key (both flags together)\n"
     "\n"
     "DURATION: 500ms, 10s, 2m, 1h or plain seconds. SIZE: bytes, or with Ki/Mi/Gi (K/M/G) suffixes.\n";
 
@@ -156,6 +160,7 @@ typedef struct {
     uint64_t drain_timeout_ms;
     bool draining;
     bool forced;
+    bool https;              /* the listener terminates TLS from the configuration's Secret */
 } app_t;
 
 static void close_signal_handles(app_t *app)
@@ -201,6 +206,25 @@ static void reload_config(app_t *app, const char *why)
         return;
     }
     gw_buf_free(&errors);
+    /* a changed listener certificate applies to new connections; open ones keep theirs */
+    const char *old_cert = app->config->listen_tls_cert_pem, *old_key = app->config->listen_tls_key_pem;
+    const char *new_cert = next->listen_tls_cert_pem, *new_key = next->listen_tls_key_pem;
+    if (app->https && new_cert && new_key &&
+        (old_cert == NULL || old_key == NULL || strcmp(old_cert, new_cert) != 0 || strcmp(old_key, new_key) != 0)) {
+        char tls_err[256] = "";
+        gw_tls_ctx_t *tls = gw_tls_ctx_new_server(gw_str_c(new_cert), gw_str_c(new_key), tls_err, sizeof(tls_err));
+        if (tls == NULL) {
+            gw_metrics_counter_add(app->main_metrics, GW_COUNTER_CONFIG_RELOADS_FAILED, 1);
+            gw_log_error("%s: the listener certificate of %s is unusable (%s), keeping the current configuration", why,
+                         app->config_path, tls_err);
+            gw_config_unref(next);
+            return;
+        }
+        for (int i = 0; i < app->n_workers; i++)
+            gw_worker_set_tls(app->workers[i], tls);
+        gw_tls_ctx_free(tls);
+        gw_log_info("%s: listener certificate replaced for new connections", why);
+    }
     next->generation = app->config->generation + 1;
     for (int i = 0; i < app->n_workers; i++)
         gw_worker_set_config(app->workers[i], next);
@@ -374,11 +398,33 @@ static int cmd_run(run_opts_t *o)
         gw_log_info("%s", cfg->description);
     if (o->limits.max_body_bytes == 0)
         o->limits.max_body_bytes = cfg->max_request_body ? cfg->max_request_body : 50u * 1024 * 1024;
+    /* Listener TLS: the flags' files, else the Gateway listener's Secret. One context for every
+     * worker; each server takes its own reference. */
+    char tls_err[256] = "";
+    gw_tls_ctx_t *tls = NULL;
+    if ((o->tls_cert != NULL) != (o->tls_key != NULL)) {
+        gw_log_error("--tls-cert and --tls-key go together");
+        gw_config_unref(cfg);
+        return 1;
+    }
+    if (o->tls_cert)
+        tls = gw_tls_ctx_new_server_files(o->tls_cert, o->tls_key, tls_err, sizeof(tls_err));
+    else if (cfg->listen_tls_cert_pem && cfg->listen_tls_key_pem)
+        tls = gw_tls_ctx_new_server(gw_str_c(cfg->listen_tls_cert_pem), gw_str_c(cfg->listen_tls_key_pem), tls_err,
+                                    sizeof(tls_err));
+    if (tls == NULL && (o->tls_cert || cfg->listen_tls_cert_pem)) {
+        gw_log_error("listener TLS: %s", tls_err);
+        gw_config_unref(cfg);
+        return 1;
+    }
+    o->limits.tls = tls;
+    bool https = tls != NULL;
     int port = o->port >= 0 ? o->port : cfg->listen_port ? cfg->listen_port : 1975;
 
     int admin_fd = gw_http_listen_socket(o->listen_address, (uint16_t)o->admin_port, 128);
     if (admin_fd < 0) {
         gw_log_error("cannot listen on %s:%d (admin): %s", o->listen_address, o->admin_port, strerror(-admin_fd));
+        gw_tls_ctx_free(tls);
         gw_config_unref(cfg);
         return 1;
     }
@@ -390,6 +436,7 @@ static int cmd_run(run_opts_t *o)
             for (int j = 0; j < i; j++)
                 close(fds[j]);
             close(admin_fd);
+            gw_tls_ctx_free(tls);
             gw_config_unref(cfg);
             return 1;
         }
@@ -410,6 +457,7 @@ static int cmd_run(run_opts_t *o)
     app.config = gw_config_ref(cfg);
     app.config_path = config_path;
     app.main_metrics = gw_metrics_new();
+    app.https = https && o->tls_cert == NULL;
     gw_metrics_gauge_add(app.main_metrics, GW_GAUGE_CONFIG_GENERATION, 1);
     app.drain_timeout_ms = o->drain_timeout_ms;
     for (int i = 0; i < o->workers; i++) {
@@ -417,6 +465,9 @@ static int cmd_run(run_opts_t *o)
         app.metrics[i] = gw_worker_metrics(app.workers[i]);
     }
     app.n_workers = o->workers;
+    /* gw_worker_start returns once its server exists, and every server holds its own reference */
+    gw_tls_ctx_free(tls);
+    o->limits.tls = NULL;
     app.metrics[app.n_workers] = app.main_metrics;
     gw_admin_sources_t src = {app.metrics, (size_t)app.n_workers + 1, config_dump, &app};
     app.admin = gw_admin_start(app.loop, admin_fd, &src);
@@ -436,8 +487,9 @@ static int cmd_run(run_opts_t *o)
     uv_timer_init(app.loop, &app.ready_timer);
     app.ready_timer.data = &app;
     uv_timer_start(&app.ready_timer, on_ready_timer, 0, 10);
-    gw_log_info("aigw %s listening on http://%s:%d (admin http://%s:%d), %d worker%s", AIGW_VERSION,
-                o->listen_address, port, o->listen_address, o->admin_port, o->workers, o->workers == 1 ? "" : "s");
+    gw_log_info("aigw %s listening on %s://%s:%d (admin http://%s:%d), %d worker%s", AIGW_VERSION,
+                https ? "https" : "http", o->listen_address, port, o->listen_address, o->admin_port, o->workers,
+                o->workers == 1 ? "" : "s");
 
     uv_run(app.loop, UV_RUN_DEFAULT);
 
@@ -571,6 +623,10 @@ int main(int argc, char **argv)
             bad = parse_int(v, 0, 65535, &o.admin_port), i++;
         } else if (strcmp(a, "--listen-address") == 0) {
             o.listen_address = v, i++;
+        } else if (strcmp(a, "--tls-cert") == 0) {
+            o.tls_cert = v, i++;
+        } else if (strcmp(a, "--tls-key") == 0) {
+            o.tls_key = v, i++;
         } else if (strcmp(a, "--workers") == 0) {
             bad = parse_int(v, 1, MAX_WORKERS, &o.workers), i++;
         } else if (strcmp(a, "--max-request-body") == 0) {

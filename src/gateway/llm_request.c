@@ -659,6 +659,7 @@ static void send_upstream(llm_req_t *r)
         .port = b->port,
         .tls = b->tls,
         .sni = b->sni ? gw_str_c(b->sni) : GW_STR_NULL,
+        .ca_pem = b->ca_pem ? gw_str_c(b->ca_pem) : GW_STR_NULL,
     };
     gw_upstream_request_t ureq = {
         .method = GW_STR("POST"),

@@ -4,13 +4,14 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "net/tls.h"
 #include "gateway/health.h"
 
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { CMD_STOP_ACCEPTING = 1, CMD_CLOSE_ALL = 2, CMD_NEW_CONFIG = 4 };
+enum { CMD_STOP_ACCEPTING = 1, CMD_CLOSE_ALL = 2, CMD_NEW_CONFIG = 4, CMD_NEW_TLS = 8 };
 
 struct gw_worker_s {
     int id;
@@ -26,6 +27,7 @@ struct gw_worker_s {
     gw_http_server_t *http;
     atomic_int commands;
     _Atomic(gw_config_t *) pending_config;
+    _Atomic(gw_tls_ctx_t *) pending_tls;
     atomic_bool done;
     uv_sem_t started;
     /* Guards the async handle's lifetime against a late command from the main thread (never
@@ -92,6 +94,13 @@ static void on_async(uv_async_t *a)
             w->gw.config = next;
         }
     }
+    if (cmds & CMD_NEW_TLS) {
+        gw_tls_ctx_t *t = atomic_exchange(&w->pending_tls, NULL);
+        if (t && w->http)
+            gw_http_server_set_tls(w->http, t);
+        if (t)
+            gw_tls_ctx_free(t);
+    }
     if ((cmds & CMD_STOP_ACCEPTING) && !w->draining && w->http) {
         w->draining = true;
         gw_http_server_stop_accepting(w->http);
@@ -156,6 +165,7 @@ gw_worker_t *gw_worker_start(int id, int listen_fd, gw_config_t *cfg, const gw_h
         w->gw.rng = 0x12345678;
     atomic_init(&w->commands, 0);
     atomic_init(&w->pending_config, NULL);
+    atomic_init(&w->pending_tls, NULL);
     atomic_init(&w->done, false);
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->async, on_async);
@@ -192,6 +202,14 @@ void gw_worker_close_all(gw_worker_t *w)
     send_command(w, CMD_CLOSE_ALL);
 }
 
+void gw_worker_set_tls(gw_worker_t *w, gw_tls_ctx_t *tls)
+{
+    gw_tls_ctx_t *old = atomic_exchange(&w->pending_tls, gw_tls_ctx_ref(tls));
+    if (old)
+        gw_tls_ctx_free(old);
+    send_command(w, CMD_NEW_TLS);
+}
+
 void gw_worker_set_config(gw_worker_t *w, gw_config_t *cfg)
 {
     gw_config_t *old = atomic_exchange(&w->pending_config, gw_config_ref(cfg));
@@ -211,6 +229,9 @@ void gw_worker_join(gw_worker_t *w)
     gw_config_t *pending = atomic_exchange(&w->pending_config, NULL);
     if (pending)
         gw_config_unref(pending);
+    gw_tls_ctx_t *pending_tls = atomic_exchange(&w->pending_tls, NULL);
+    if (pending_tls)
+        gw_tls_ctx_free(pending_tls);
     gw_config_unref(w->gw.config);
     gw_metrics_free(w->gw.metrics);
     gw_health_free(w->gw.health);

@@ -21,6 +21,8 @@ void gw_worker_stop_accepting(gw_worker_t *w);
 void gw_worker_close_all(gw_worker_t *w);
 /* Publishes a new configuration snapshot (referenced here; the worker drops its old one). */
 void gw_worker_set_config(gw_worker_t *w, gw_config_t *cfg);
+/* Publishes a new listener TLS context for new connections (referenced here). */
+void gw_worker_set_tls(gw_worker_t *w, struct gw_tls_ctx_s *tls);
 bool gw_worker_done(const gw_worker_t *w);
 /* Joins the thread and frees the worker; the metrics object stays valid until then. */
 void gw_worker_join(gw_worker_t *w);

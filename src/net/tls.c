@@ -98,6 +98,50 @@ out:
     return t;
 }
 
+gw_tls_ctx_t *gw_tls_ctx_new_client_pem(gw_str_t ca_pem, char *err, size_t err_len)
+{
+    gw_tls_ctx_t *t = NULL;
+    BIO *bio = NULL;
+    X509 *x = NULL;
+    size_t loaded = 0;
+    ERR_clear_error();
+    SSL_CTX *ctx = ctx_common(TLS_client_method());
+    if (ctx == NULL) {
+        set_err(err, err_len, "cannot create TLS client context");
+        goto out;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (ca_pem.len == 0 || ca_pem.len > INT32_MAX) {
+        set_err(err, err_len, "empty CA bundle");
+        goto out;
+    }
+    bio = BIO_new_mem_buf(ca_pem.base, (int)ca_pem.len);
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    while (bio && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (X509_STORE_add_cert(store, x) == 1)
+            loaded++;
+        X509_free(x);
+        x = NULL;
+    }
+    if (loaded == 0) {
+        set_err(err, err_len, "no certificate in the CA bundle");
+        goto out;
+    }
+    if (SSL_CTX_set_alpn_protos(ctx, alpn_h1, sizeof(alpn_h1) - 1) != 0) {
+        set_err(err, err_len, "cannot set ALPN");
+        goto out;
+    }
+    t = gw_calloc(1, sizeof(*t));
+    t->ssl_ctx = ctx;
+    atomic_init(&t->refs, 1);
+    ctx = NULL;
+out:
+    BIO_free(bio);
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return t;
+}
+
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg)
 {

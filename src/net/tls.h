@@ -15,6 +15,9 @@ typedef struct gw_tls_conn_s gw_tls_conn_t;
  * system store (OpenSSL default paths, which honour SSL_CERT_FILE / SSL_CERT_DIR); ALPN offers
  * http/1.1. NULL on failure with a reason in err (may be NULL). Free with gw_tls_ctx_free. */
 gw_tls_ctx_t *gw_tls_ctx_new_client(const char *ca_file, char *err, size_t err_len);
+/* The same with the trusted CAs given as PEM text (BackendTLSPolicy caCertificateRefs): only those
+ * CAs are trusted. Parses memory only, so it may run on a worker. */
+gw_tls_ctx_t *gw_tls_ctx_new_client_pem(gw_str_t ca_pem, char *err, size_t err_len);
 /* Server context from PEM bytes (a Secret's tls.crt / tls.key or a file's contents): cert_pem is
  * the leaf certificate followed by any intermediates. ALPN selects http/1.1 when offered and
  * nothing else (no other protocol is ever acknowledged). Resumption by session tickets only: no

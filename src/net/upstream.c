@@ -105,6 +105,9 @@ struct target_s {
     size_t host_len;
     char *sni; /* as given, may be empty */
     size_t sni_len;
+    char *ca_pem; /* NULL: the pool's trust */
+    size_t ca_pem_len;
+    gw_tls_ctx_t *tls_ctx; /* made from ca_pem on first use; NULL: pool->tls */
     char *authority; /* the Host header value */
     size_t authority_len;
     uint16_t port;
@@ -952,7 +955,18 @@ static void on_connect(uv_connect_t *req, int status)
         conn_start_request(c);
         return;
     }
-    c->tls = gw_tls_conn_new_client(pool->tls, t->sni_len ? gw_str(t->sni, t->sni_len) : gw_str(t->host, t->host_len));
+    gw_tls_ctx_t *ctx = pool->tls;
+    if (t->ca_pem) {
+        if (t->tls_ctx == NULL) {
+            char err[128] = "";
+            t->tls_ctx = gw_tls_ctx_new_client_pem(gw_str(t->ca_pem, t->ca_pem_len), err, sizeof(err));
+            if (t->tls_ctx == NULL)
+                gw_log_warn("upstream %s:%u: %s", t->host, t->port, err);
+        }
+        ctx = t->tls_ctx;
+    }
+    c->tls = ctx ? gw_tls_conn_new_client(ctx, t->sni_len ? gw_str(t->sni, t->sni_len) : gw_str(t->host, t->host_len))
+                 : NULL;
     if (c->tls == NULL) {
         conn_fail(c, GW_UPSTREAM_ECONNECT, "TLS setup failed");
         return;
@@ -1104,6 +1118,8 @@ static void target_free(target_t *t)
     t->pool->n_targets--;
     free(t->host);
     free(t->sni);
+    free(t->ca_pem);
+    gw_tls_ctx_free(t->tls_ctx);
     free(t->authority);
     free(t);
 }
@@ -1131,7 +1147,7 @@ static target_t *target_get(gw_upstream_pool_t *pool, const gw_upstream_target_t
     for (link_t *l = pool->targets.next; l != &pool->targets; l = l->next) {
         target_t *t = GW_CONTAINER_OF(l, target_t, link);
         if (t->port == tg->port && t->tls == tg->tls && gw_str_eq(gw_str(t->host, t->host_len), host) &&
-            gw_str_eq(gw_str(t->sni, t->sni_len), tg->sni)) {
+            gw_str_eq(gw_str(t->sni, t->sni_len), tg->sni) && gw_str_eq(gw_str(t->ca_pem, t->ca_pem_len), tg->ca_pem)) {
             if (pool->targets.next != l) {
                 link_remove(l);
                 list_push_front(&pool->targets, l);
@@ -1147,6 +1163,10 @@ static target_t *target_get(gw_upstream_pool_t *pool, const gw_upstream_target_t
     t->host_len = host.len;
     t->sni = gw_strndup(tg->sni.base ? tg->sni.base : "", tg->sni.len);
     t->sni_len = tg->sni.len;
+    if (tg->ca_pem.len) {
+        t->ca_pem = gw_strndup(tg->ca_pem.base, tg->ca_pem.len);
+        t->ca_pem_len = tg->ca_pem.len;
+    }
     t->port = tg->port;
     t->tls = tg->tls;
     link_init(&t->waiters);

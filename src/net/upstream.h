@@ -42,6 +42,8 @@ typedef struct {
     bool tls;
     gw_str_t sni;           /* TLS server name and the name the certificate must match; empty:
                                host (no SNI is sent for IP literals) */
+    gw_str_t ca_pem;        /* CAs to trust for this target instead of the pool's (PEM text, copied);
+                               empty: the pool's trust (system store or its ca_file) */
 } gw_upstream_target_t;
 
 typedef struct {

@@ -47,6 +47,11 @@ gw_translator_t *gw_translator_new(gw_operation_t op, gw_schema_t schema)
         if (op == GW_OP_MESSAGES || op == GW_OP_COUNT_TOKENS)
             return NULL;
         return gw_openai_openai_new(op);
+    case GW_SCHEMA_AZURE_OPENAI:
+        /* passthrough with the deployment in the path (openai_openai.c) */
+        if (op == GW_OP_MESSAGES || op == GW_OP_COUNT_TOKENS)
+            return NULL;
+        return gw_openai_openai_new(op);
     case GW_SCHEMA_ANTHROPIC:
         if (op == GW_OP_MESSAGES || op == GW_OP_COUNT_TOKENS)
             return gw_anthropic_anthropic_new(op);

@@ -448,7 +448,7 @@ static void env_start(srv_handler_t handler, bool tls, const gw_upstream_pool_op
     }
     srv_start(&E.srv, &E.loop, handler, E.srv_tls);
     pool_start(opts);
-    E.target = (gw_upstream_target_t){GW_STR("127.0.0.1"), E.srv.port, tls, GW_STR_NULL};
+    E.target = (gw_upstream_target_t){GW_STR("127.0.0.1"), E.srv.port, tls, GW_STR_NULL, GW_STR_NULL};
 }
 
 static void on_guard(uv_timer_t *t)
@@ -718,7 +718,7 @@ static void test_invalid_request_and_target(void **state)
     send_full(&a, &E.target, "GET", "/", &inj, 1, GW_STR_NULL, NULL);
     assert_int_equal(a.done, 0); /* never from inside send */
     send_full(&b, &E.target, "GET", "/a b", NULL, 0, GW_STR_NULL, NULL);
-    gw_upstream_target_t bad = {GW_STR("bad host"), 80, false, GW_STR_NULL};
+    gw_upstream_target_t bad = {GW_STR("bad host"), 80, false, GW_STR_NULL, GW_STR_NULL};
     send_full(&c, &bad, "GET", "/", NULL, 0, GW_STR_NULL, NULL);
     RUN_UNTIL(a.done && b.done && c.done, 2000);
     assert_int_equal(a.status, GW_UPSTREAM_EPROTO);
@@ -1017,7 +1017,7 @@ static void test_connect_refused(void **state)
     pool_start(NULL);
     res_t r;
     res_init(&r);
-    gw_upstream_target_t target = {GW_STR("127.0.0.1"), port, false, GW_STR_NULL};
+    gw_upstream_target_t target = {GW_STR("127.0.0.1"), port, false, GW_STR_NULL, GW_STR_NULL};
     send_full(&r, &target, "GET", "/", NULL, 0, GW_STR_NULL, NULL);
     RUN_UNTIL(r.done, 3000);
     assert_int_equal(r.status, GW_UPSTREAM_ECONNECT);
@@ -1031,7 +1031,7 @@ static void test_dns_failure(void **state)
     pool_start(NULL);
     res_t r;
     res_init(&r);
-    gw_upstream_target_t target = {GW_STR("no-such-host.invalid"), 80, false, GW_STR_NULL};
+    gw_upstream_target_t target = {GW_STR("no-such-host.invalid"), 80, false, GW_STR_NULL, GW_STR_NULL};
     send_full(&r, &target, "GET", "/", NULL, 0, GW_STR_NULL, NULL);
     RUN_UNTIL(r.done, 3000);
     assert_int_equal(r.status, GW_UPSTREAM_ECONNECT);
@@ -1048,7 +1048,7 @@ static void test_dns_name(void **state)
     res_init(&a);
     res_init(&b);
     res_init(&c);
-    gw_upstream_target_t target = {GW_STR("localhost"), E.srv.port, false, GW_STR_NULL};
+    gw_upstream_target_t target = {GW_STR("localhost"), E.srv.port, false, GW_STR_NULL, GW_STR_NULL};
     send_full(&a, &target, "GET", "/", NULL, 0, GW_STR_NULL, NULL);
     send_full(&b, &target, "GET", "/", NULL, 0, GW_STR_NULL, NULL); /* waits on the same lookup */
     RUN_UNTIL(a.done && b.done, 3000);
@@ -1410,7 +1410,7 @@ static void test_cancel_before_connect(void **state)
     res_init(&b);
     send_get(&a, NULL);
     gw_upstream_cancel(a.req);
-    gw_upstream_target_t named = {GW_STR("localhost"), E.srv.port, false, GW_STR_NULL};
+    gw_upstream_target_t named = {GW_STR("localhost"), E.srv.port, false, GW_STR_NULL, GW_STR_NULL};
     send_full(&b, &named, "GET", "/", NULL, 0, GW_STR_NULL, NULL); /* cancelled during DNS */
     gw_upstream_cancel(b.req);
     run_for(50);
