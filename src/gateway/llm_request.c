@@ -568,6 +568,15 @@ static const gw_backend_t *pick_backend(llm_req_t *r)
     return NULL;
 }
 
+/* Header mutations never touch pseudo-headers or the gateway's own x-ai-eg-* namespace (the
+ * reference's rule), nor the framing and credentials the gateway sets itself. */
+static bool protected_header(gw_str_t name)
+{
+    return (name.len && name.base[0] == ':') ||
+           (name.len >= 8 && gw_str_case_eq(gw_str(name.base, 8), GW_STR("x-ai-eg-"))) || hop_by_hop(name) ||
+           gw_str_case_eq_lit(name, "host");
+}
+
 static bool header_in_mutation(const gw_header_mutation_t *m, gw_str_t name)
 {
     for (size_t i = 0; i < m->n_set; i++)
@@ -623,9 +632,12 @@ static void send_upstream(llm_req_t *r)
         hdrs[n++] = (gw_http_header_t){gw_str_c(r->out.headers[i].name), gw_str_c(r->out.headers[i].value)};
     if (r->out.content_type[0])
         hdrs[n++] = (gw_http_header_t){GW_STR("Content-Type"), gw_str_c(r->out.content_type)};
-    for (size_t i = 0; i < b->header_mutation.n_set && n < GW_ARRAY_SIZE(hdrs) - 4; i++)
-        hdrs[n++] = (gw_http_header_t){gw_str_c(b->header_mutation.set[i].name),
-                                       gw_str_c(b->header_mutation.set[i].value)};
+    for (size_t i = 0; i < b->header_mutation.n_set && n < GW_ARRAY_SIZE(hdrs) - 4; i++) {
+        gw_str_t name = gw_str_c(b->header_mutation.set[i].name);
+        if (protected_header(name))
+            continue;
+        hdrs[n++] = (gw_http_header_t){name, gw_str_c(b->header_mutation.set[i].value)};
+    }
     if (!has_request_id)
         hdrs[n++] = (gw_http_header_t){GW_STR("x-request-id"), r->request_id_s};
     /* credentials last: they may sign the exact bytes, path and headers that go out */
