@@ -10,7 +10,6 @@
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 static const char *const schema_names[] = {
     [GW_SCHEMA_OPENAI] = "OpenAI",
@@ -196,8 +195,6 @@ static void free_backend(gw_backend_t *b)
     free(b->schema_version);
     free(b->host);
     free(b->sni);
-    if (b->ca_file != NULL && b->ca_pem != NULL)
-        unlink(b->ca_file); /* the loader's private copy of ca_pem */
     free(b->ca_file);
     free(b->ca_pem);
     free_auth(&b->auth);

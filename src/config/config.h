@@ -75,9 +75,7 @@ typedef struct {
     uint16_t port;
     bool tls;
     char *sni;      /* NULL: host */
-    char *ca_file;  /* NULL: system trust store. When ca_pem is set: a private copy of it in a
-                     * temporary file (mode 0600, $TMPDIR or /tmp, removed when the snapshot is
-                     * freed) for code that loads CAs from a file (gw_tls_ctx_new_client). */
+    char *ca_file;  /* NULL: system trust store (or ca_pem); the YAML loader never sets it */
     char *ca_pem;   /* NULL: system trust store. Else the PEM bundle (one or more certificates)
                      * that the peer must chain to, instead of the system store: BackendTLSPolicy
                      * validation.caCertificateRefs, key ca.crt of each ConfigMap or Secret,

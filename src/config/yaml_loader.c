@@ -1372,43 +1372,6 @@ static void link_svcs(ld_t *ld, set_t *s)
     }
 }
 
-/* A private copy of a CA bundle in a temporary file, for TLS code that loads CAs from a path;
- * the snapshot removes it when freed. NULL with why on failure. */
-static char *write_private_pem(const char *pem, char *why, size_t why_len)
-{
-    const char *dir = getenv("TMPDIR");
-    if (dir == NULL || *dir != '/')
-        dir = "/tmp";
-    char *path = joinf("%s/aigw-ca-XXXXXX.pem", dir);
-    int fd = mkstemps(path, 4); /* mode 0600 */
-    if (fd < 0) {
-        snprintf(why, why_len, "%s", strerror(errno));
-        free(path);
-        return NULL;
-    }
-    size_t len = strlen(pem), off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, pem + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            snprintf(why, why_len, "%s", n < 0 ? strerror(errno) : "short write");
-            close(fd);
-            unlink(path);
-            free(path);
-            return NULL;
-        }
-        off += (size_t)n;
-    }
-    if (close(fd) != 0) {
-        snprintf(why, why_len, "%s", strerror(errno));
-        unlink(path);
-        free(path);
-        return NULL;
-    }
-    return path;
-}
-
 static bool is_key_auth(gw_auth_type_t t)
 {
     return t == GW_AUTH_API_KEY || t == GW_AUTH_AZURE_API_KEY || t == GW_AUTH_ANTHROPIC_API_KEY;
@@ -1865,13 +1828,8 @@ static void link_routes(ld_t *ld, set_t *s, gw_config_t *c)
                 b->tls = v->be->tls;
                 if (v->be->tls && v->be->sni != NULL && strcmp(v->be->sni, v->be->host) != 0)
                     b->sni = gw_strdup(v->be->sni);
-                if (v->be->tls && v->be->ca_pem != NULL && !ld->crd_only) {
-                    char why[128];
+                if (v->be->tls && v->be->ca_pem != NULL)
                     b->ca_pem = gw_strdup(v->be->ca_pem);
-                    if ((b->ca_file = write_private_pem(b->ca_pem, why, sizeof(why))) == NULL)
-                        lref(ld, v->be->tls_by, NULL, "cannot write the CA bundle of Backend %s/%s to a temporary file: %s",
-                             v->be->m.ns, v->be->m.name, why);
-                }
                 copy_auth(&b->auth, &v->auth);
                 merge_mutations(&b->header_mutation, &hm, &v->hm);
                 hm_free(&hm);
