@@ -61,7 +61,29 @@ void gw_aws_credentials_release(gw_aws_credentials_snapshot_t *s);
 /* Main thread: true once the first resolution finished (successfully or not); *error tells why
  * there are no credentials (static text, no secret). */
 bool gw_aws_credentials_settled(gw_aws_credentials_provider_t *p, const char **error);
-/* Main thread, at exit: stops timers and fetches, frees when the last snapshot is released. */
+/* Main thread, at exit: stops timers and fetches; the provider is freed on the loop once no get()
+ * can still be inside it (no get() may start after close). Snapshots that workers hold stay valid
+ * until they release them. */
 void gw_aws_credentials_provider_close(gw_aws_credentials_provider_t *p);
+
+/* Main thread: fetches fresh credentials now (e.g. after the upstream answered ExpiredToken), unless
+ * a fetch already runs. The credentials in use stay published until the new ones arrive. GW_OK
+ * (started), GW_AGAIN (one is running: it will publish), GW_DONE (a static source: nothing to
+ * renew), GW_ERROR (closing). */
+int gw_aws_credentials_refresh_now(gw_aws_credentials_provider_t *p);
+
+/* Main thread: counters for metrics and tests. */
+typedef struct {
+    uint64_t fetches_ok;     /* remote fetches that published credentials */
+    uint64_t fetches_failed; /* remote fetches that failed (each retried with backoff) */
+    bool fetching;           /* a fetch is in flight */
+    size_t retired;          /* unpublished snapshots still waiting for their grace period */
+} gw_aws_credentials_stats_t;
+void gw_aws_credentials_stats(const gw_aws_credentials_provider_t *p, gw_aws_credentials_stats_t *out);
+
+/* Tests only: when set, gw_aws_credentials_get() calls it between loading the published pointer and
+ * taking its reference (the window the grace period protects), so that a test can hold a reader
+ * there deterministically. Set it before starting the reader threads, clear it after joining them. */
+extern void (*gw_aws_credentials_test_hook)(void);
 
 #endif
