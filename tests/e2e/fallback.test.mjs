@@ -2,7 +2,8 @@
 // within a computed binomial tolerance, priority fallback when priority 0 is down (connect
 // failure) and when it answers 503 (each attempt re-translated: its own modelNameOverride and
 // header mutation), retries counted exactly (upstream attempts and aigw_upstream_retries_total),
-// no retry without a BackendTrafficPolicy, passive health (a failed backend is skipped for a
+// perRetry.timeout abandoning a hanging attempt, no retry once the response has started, no
+// retry without a BackendTrafficPolicy, passive health (a failed backend is skipped for a
 // while without paying a failed attempt, then comes back by itself), header mutations at backend
 // and route level (route wins on set, removes unioned, x-ai-eg-* and pseudo headers protected)
 // and modelNameOverride as the upstream sees it.
@@ -59,6 +60,9 @@ function config(port) {
       name: 'plain-route',
       rules: [{ model: 'noretry-model', backends: [{ name: 'svc-q0', priority: 0 }, { name: 'svc-q1', priority: 1 }] }],
     }),
+    routeDoc({ name: 'timeout-route', rules: [{ model: 'slow-model', backends: [{ name: 'svc-s' }] }] }),
+    btpDoc({ name: 'timeout-btp', route: 'timeout-route', numRetries: 1, perRetryTimeout: '300ms', triggers: ['5xx'], httpStatusCodes: [] }),
+    backendDocs({ name: 'svc-s', port: R.port, key: KEY('s') }),
     btpDoc({ name: 'fb-btp', route: 'fb-route', numRetries: 3, httpStatusCodes: [503], passive: { baseEjectionTime: EJECTION } }),
     backendDocs({ name: 'svc-a', port: A.port, key: KEY('a') }),
     backendDocs({ name: 'svc-b', port: B.port, key: KEY('b') }),
@@ -216,6 +220,32 @@ test('a status not in retryOn (500) is not retried', async () => {
   assert.equal(await retries(), r0);
 });
 
+test('perRetry.timeout: a hanging attempt is abandoned after 300 ms and retried (trigger 5xx)', async () => {
+  const r0 = await retries();
+  R.enqueue({ hang: true });
+  const t0 = Date.now();
+  const r = await chat(gw, 'slow-model', { content: 'slow' });
+  const ms = Date.now() - t0;
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.choices[0].message.content, 'echo: slow');
+  assert.equal(R.requests.length, 2);
+  assert.ok(ms >= 280 && ms < T(3000), `answered after ${ms} ms (per-try timeout 300 ms)`);
+  await R.waitFor((f) => f.requests[0].aborted, T(2000), 'the abandoned attempt closed');
+  assert.equal(await retries(), r0 + 1);
+});
+
+test('no retry once the response has started: an upstream dying mid-stream is not retried', async () => {
+  const r0 = await retries();
+  const base = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm' };
+  R.enqueue({ sse: [{ ...base, choices: [{ index: 0, delta: { content: 'part' }, finish_reason: null }] }, { ...base, choices: [] }], failAfterChunks: 1 });
+  const res = await post(gw, '/v1/chat/completions', JSON.stringify({ model: 'slow-model', stream: true, messages: [{ role: 'user', content: 'x' }] }));
+  assert.equal(res.status, 200);
+  const text = await res.text().catch((e) => `read error: ${e.message}`);
+  assert.ok(!text.includes('data: [DONE]'), 'a truncated stream does not look complete');
+  assert.equal(R.requests.length, 1, 'not retried after the head was sent');
+  assert.equal(await retries(), r0);
+});
+
 test('without a BackendTrafficPolicy there is no retry; passive health still moves the next request to priority 1', async () => {
   const r0 = await retries();
   P0.defaultSpec = ERR503;
@@ -310,6 +340,9 @@ test('/config_dump shows the BackendTrafficPolicy retry on its route only', asyn
   const plain = dump.rules.filter((r) => /plain-route$/.test(r.route));
   assert.equal(fb.length, 6);
   assert.equal(plain.length, 1);
+  const slow = dump.rules.find((r) => /timeout-route$/.test(r.route));
+  assert.equal(slow.retry.numRetries, 1);
+  assert.equal(slow.retry.perRetryTimeoutMs, 300);
   for (const r of fb) assert.equal(r.retry.numRetries, 3, `${r.route}: numRetries`);
   for (const r of plain) assert.equal(r.retry.numRetries, 0, 'no policy, no retry');
   for (const k of ['a', 'b', 'p0', 'h', 'r']) assert.ok(!JSON.stringify(dump).includes(KEY(k)), `key ${k} in /config_dump`);

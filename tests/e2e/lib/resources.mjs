@@ -211,9 +211,8 @@ spec:
         maxInterval: ${maxInterval}
     retryOn:
       triggers:
-${triggers.map((t) => `        - ${t}`).join('\n')}
-      httpStatusCodes:
-${httpStatusCodes.map((c) => `        - ${c}`).join('\n')}`;
+${triggers.map((t) => `        - ${t}`).join('\n')}` +
+    (httpStatusCodes.length ? `\n      httpStatusCodes:\n${httpStatusCodes.map((c) => `        - ${c}`).join('\n')}` : '');
   if (passive) {
     s += `
   healthCheck:
