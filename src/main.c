@@ -5,6 +5,7 @@
 #include "auth/auth.h"
 #include "config/config.h"
 #include "config/config_dump.h"
+#include "config/xdg.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "gateway/worker.h"
@@ -13,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -354,17 +356,16 @@ static gw_config_t *load_config(const run_opts_t *o, char **used_path)
     gw_buf_init(&errors, 1 << 20);
     gw_config_t *cfg = NULL;
     const char *path = o->config_path;
-    char default_path[4096];
+    char default_path[PATH_MAX];
     if (path == NULL) {
-        const char *home = getenv("AIGW_CONFIG_HOME");
-        if (home && *home)
-            snprintf(default_path, sizeof(default_path), "%s/config.yaml", home);
-        else
-            snprintf(default_path, sizeof(default_path), "%s/.config/aigw/config.yaml",
-                     getenv("HOME") ? getenv("HOME") : "");
-        struct stat st;
-        if (stat(default_path, &st) == 0 && S_ISREG(st.st_mode))
+        /* $AIGW_CONFIG_HOME/config.yaml (~/.config/aigw) when it exists, as the reference does */
+        gw_xdg_dirs_t dirs;
+        gw_buf_t xerr;
+        gw_buf_init(&xerr, 4096);
+        if (gw_xdg_dirs_resolve(&dirs, NULL, &xerr) == GW_OK &&
+            gw_xdg_default_config(&dirs, default_path, sizeof(default_path)))
             path = default_path;
+        gw_buf_free(&xerr);
     }
     if (path) {
         cfg = gw_config_load_file(path, &errors);
@@ -555,18 +556,15 @@ int main(int argc, char **argv)
                   argc == 3 && strcmp(argv[2], "--help") == 0 ? stdout : stderr);
             return argc == 3 && strcmp(argv[2], "--help") == 0 ? 0 : 2;
         }
-        gw_buf_t errors;
-        gw_buf_init(&errors, 1 << 20);
-        gw_config_t *cfg = gw_config_load_file(argv[2], &errors);
-        if (cfg == NULL) {
-            fputs(gw_buf_cstr(&errors), stderr);
-            gw_buf_free(&errors);
-            return 1;
-        }
-        printf("%s: valid (%zu rules, %zu models)\n", argv[2], cfg->n_rules, cfg->n_models);
-        gw_config_unref(cfg);
-        gw_buf_free(&errors);
-        return 0;
+        gw_buf_t report;
+        gw_buf_init(&report, 1 << 20);
+        int rc = gw_config_validate_file(argv[2], &report);
+        if (report.len)
+            fputs(gw_buf_cstr(&report), rc == GW_OK ? stdout : stderr);
+        if (rc == GW_OK)
+            printf("%s: valid\n", argv[2]);
+        gw_buf_free(&report);
+        return rc == GW_OK ? 0 : 1;
     }
     if (strcmp(argv[1], "healthcheck") == 0) {
         int port = 1064;

@@ -519,6 +519,20 @@ static gw_str_t route_header(void *ud, gw_str_t name)
     return gw_http_header_find(r->http->headers, r->http->n_headers, name);
 }
 
+/* numAttemptsPerPriority: a tier that already had that many failed attempts for this request is
+ * left for the next one. */
+static bool tier_exhausted(const llm_req_t *r, uint32_t priority)
+{
+    uint32_t limit = r->rule->retry.num_attempts_per_priority;
+    if (limit == 0)
+        return false;
+    uint32_t used = 0;
+    for (size_t i = 0; i < r->n_tried; i++)
+        if (r->tried[i]->priority == priority)
+            used++;
+    return used >= limit;
+}
+
 static bool was_tried(const llm_req_t *r, const gw_backend_t *b)
 {
     for (size_t i = 0; i < r->n_tried; i++)
@@ -546,7 +560,7 @@ static const gw_backend_t *pick_backend(llm_req_t *r)
                     continue;
                 if (pass < 2 && !gw_health_available(r->g->health, b->name, now_ms))
                     continue;
-                if (pass < 1 && was_tried(r, b))
+                if (pass < 1 && (was_tried(r, b) || tier_exhausted(r, b->priority)))
                     continue;
                 if (round == 0) {
                     if (b->priority < best) {
