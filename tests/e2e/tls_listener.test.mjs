@@ -4,7 +4,10 @@
 // (non-streaming, streaming, /v1/models, keep-alive); without the CA it refuses. Plain HTTP on the
 // TLS port is not served; the presented certificate is ours; /config_dump says TLS and never
 // shows the key. A TLS upstream is trusted through BackendTLSPolicy (System store from
-// SSL_CERT_FILE with hostname/SNI, and caCertificateRefs to a ConfigMap).
+// SSL_CERT_FILE with hostname/SNI, and caCertificateRefs to a ConfigMap). Listener certificate
+// problems are refused with positions (type, mismatched key, not PEM, missing, cross-namespace
+// without ReferenceGrant); --tls-cert/--tls-key; a reload swaps the certificate for new
+// connections within a second while open ones keep working, and a bad one is refused.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -13,10 +16,12 @@ import https from 'node:https';
 import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { startFakeOpenAI } from './lib/fake_openai.mjs';
-import { startGateway, tmpDir, fetchT, T, CLIENT_KEY } from './lib/gateway.mjs';
+import { Gateway, startGateway, runAigw, tmpDir, fetchT, within, T, CLIENT_KEY } from './lib/gateway.mjs';
+import { parseProm, total } from './lib/prom.mjs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { shutdownTest } from './lib/common.mjs';
 import { E2E_DIR } from './lib/testdata.mjs';
-import { joinDocs, gatewayDoc, routeDoc, backendDocs, tlsSecretDoc, makeCerts } from './lib/resources.mjs';
+import { joinDocs, gatewayDoc, routeDoc, backendDocs, tlsSecretDoc, makeCerts, referenceGrantDoc, lineOf, problemLines, writeAtomic } from './lib/resources.mjs';
 
 let dir;
 let listenerCerts; // CA + server cert for the gateway's listener
@@ -26,10 +31,10 @@ let fakeTLS;       // TLS upstream
 let gw;            // HTTPS listener; routes to the plain and the TLS upstream (System store via SSL_CERT_FILE)
 let gwCaRef;       // plain listener; TLS upstream trusted via BackendTLSPolicy caCertificateRefs
 
-function tlsConfig(port) {
+function tlsConfig(port, certPem = listenerCerts.certPem, keyPem = listenerCerts.keyPem) {
   return joinDocs(
     gatewayDoc({ port, https: { secret: 'tls-secret' } }),
-    tlsSecretDoc({ name: 'tls-secret', certPem: listenerCerts.certPem, keyPem: listenerCerts.keyPem }),
+    tlsSecretDoc({ name: 'tls-secret', certPem, keyPem }),
     routeDoc({
       rules: [
         { model: 'm-tls', backends: [{ name: 'svc-plain' }] },
@@ -86,14 +91,14 @@ process.stdout.write(JSON.stringify(out));
   });
 }
 
-/** One HTTPS request with node:https; resolves { status, body, cert } or rejects with the TLS error. */
-function httpsGet(url, { ca = null, timeoutMs = T(5000) } = {}) {
+/** One HTTPS request with node:https; resolves { status, body, cert, reused } or rejects with the TLS error. */
+function httpsGet(url, { ca = null, agent = false, timeoutMs = T(5000) } = {}) {
   return new Promise((resolve, reject) => {
-    const req = https.get(url, { ca: ca ?? undefined, agent: false, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+    const req = https.get(url, { ca: ca ?? undefined, agent, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
       const cert = res.socket.getPeerCertificate();
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8'), cert }));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8'), cert, reused: req.reusedSocket }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -197,6 +202,115 @@ test('TLS upstream trusted through BackendTLSPolicy caCertificateRefs (ConfigMap
   assert.equal(fakeTLS.requests[0].headers.authorization, 'Bearer sk-tls-caref-0003');
 });
 
+test('aigw validate: listener certificate problems with positions; a cross-namespace Secret needs a ReferenceGrant', () => {
+  const other = makeCerts(dir, { prefix: 'other-' });
+  const cases = [
+    { what: 'Opaque Secret', docs: [tlsSecretDoc({ name: 'tls-secret', certPem: listenerCerts.certPem, keyPem: listenerCerts.keyPem, type: 'Opaque' })], re: /kubernetes\.io\/tls/ },
+    { what: 'key of another certificate', docs: [tlsSecretDoc({ name: 'tls-secret', certPem: listenerCerts.certPem, keyPem: other.keyPem })], re: /match|key/i },
+    { what: 'not PEM', docs: [tlsSecretDoc({ name: 'tls-secret', certPem: 'garbage', keyPem: listenerCerts.keyPem })], re: /PEM|certificate/i },
+    { what: 'missing Secret', docs: [], re: /not found/ },
+    { what: 'Secret in another namespace, no grant', ns: 'certs', docs: [tlsSecretDoc({ name: 'tls-secret', ns: 'certs', certPem: listenerCerts.certPem, keyPem: listenerCerts.keyPem })], re: /ReferenceGrant/ },
+  ];
+  for (const c of cases) {
+    const text = joinDocs(gatewayDoc({ port: 8443, https: { secret: 'tls-secret', secretNs: c.ns } }), ...c.docs,
+      routeDoc({ rules: [{ model: 'm', backends: [{ name: 'svc-plain' }] }] }), backendDocs({ name: 'svc-plain', port: 8081 }));
+    const file = path.join(dir, `cert-${c.what.replace(/\W+/g, '-')}.yaml`);
+    fs.writeFileSync(file, text);
+    const r = runAigw(['validate', file]);
+    const out = r.stdout + r.stderr;
+    assert.notEqual(r.code, 0, `${c.what}: must be invalid\n${out}`);
+    const p = problemLines(out, file).find((x) => x.kind === 'Gateway' && c.re.test(x.message));
+    assert.ok(p, `${c.what}: positioned Gateway problem matching ${c.re}\n${out}`);
+    const refs = lineOf(text, 'certificateRefs:');
+    assert.ok(p.line > refs && p.line <= refs + 4, `${c.what}: problem at line ${p.line}, certificateRefs at ${refs}`);
+    assert.ok(!out.includes(listenerCerts.keyPem.split('\n')[1]), `${c.what}: key material printed`);
+  }
+  // With a ReferenceGrant from Gateways of default to Secrets in certs: valid.
+  const text = joinDocs(gatewayDoc({ port: 8443, https: { secret: 'tls-secret', secretNs: 'certs' } }),
+    tlsSecretDoc({ name: 'tls-secret', ns: 'certs', certPem: listenerCerts.certPem, keyPem: listenerCerts.keyPem }),
+    referenceGrantDoc({ name: 'gw-certs', ns: 'certs', fromNs: 'default', fromGroup: 'gateway.networking.k8s.io', fromKind: 'Gateway', toGroup: '', toKind: 'Secret' }),
+    routeDoc({ rules: [{ model: 'm', backends: [{ name: 'svc-plain' }] }] }), backendDocs({ name: 'svc-plain', port: 8081 }));
+  const file = path.join(dir, 'cert-granted.yaml');
+  fs.writeFileSync(file, text);
+  const r = runAigw(['validate', file]);
+  assert.equal(r.code, 0, `granted cross-namespace Secret:\n${r.stdout}${r.stderr}`);
+});
+
+test('aigw run refuses an unusable listener certificate', async () => {
+  const other = makeCerts(dir, { prefix: 'bad-' });
+  const g = new Gateway({ config: (x) => tlsConfig(x.port, listenerCerts.certPem, other.keyPem), waitReady: false });
+  try {
+    await g.start();
+    const ex = await within(g.exitPromise, T(10_000), null);
+    assert.ok(ex, 'aigw run must exit');
+    assert.notEqual(ex.code, 0);
+    assert.match(g.stderr, /tls|certificate|key/i);
+  } finally {
+    await g.close();
+  }
+});
+
+test('--tls-cert / --tls-key serve HTTPS with a plain HTTP Gateway listener', async () => {
+  const files = makeCerts(dir, { prefix: 'flag-' });
+  const g = await startGateway({
+    config: (x) => joinDocs(gatewayDoc({ port: x.port }), routeDoc({ rules: [{ model: 'm-tls', backends: [{ name: 'svc-plain' }] }] }),
+      backendDocs({ name: 'svc-plain', port: fake.port })),
+    args: ['--tls-cert', files.certPath, '--tls-key', files.keyPath],
+  });
+  try {
+    const r = await httpsGet(`https://127.0.0.1:${g.port}/v1/models`, { ca: files.caPem });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.cert.fingerprint256, new crypto.X509Certificate(files.certPem).fingerprint256);
+  } finally {
+    await g.close();
+  }
+  const half = runAigw(['run', '--port', '0', '--admin-port', '0', '--tls-cert', files.certPath], { timeoutMs: T(5000) });
+  assert.ok(half.code !== null && half.code !== 0, `--tls-cert without --tls-key must exit non-zero at once (${JSON.stringify({ code: half.code, signal: half.signal })})`);
+  assert.match(half.stderr, /tls-key/);
+});
+
+test('reload replaces the listener certificate for new connections within a second; open connections keep working; a bad one is refused', async () => {
+  assert.ok(gw, 'the TLS gateway did not start (see the first test)');
+  const rot = makeCerts(dir, { prefix: 'rot-' });
+  const bothCAs = [listenerCerts.caPem, rot.caPem];
+  const oldFp = new crypto.X509Certificate(listenerCerts.certPem).fingerprint256;
+  const newFp = new crypto.X509Certificate(rot.certPem).fingerprint256;
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: bothCAs });
+  try {
+    const before = await httpsGet(`https://127.0.0.1:${gw.port}/v1/models`, { agent });
+    assert.equal(before.cert.fingerprint256, oldFp);
+    const m0 = parseProm(await gw.metricsText());
+    const t0 = performance.now();
+    writeAtomic(gw.configPath, tlsConfig(gw.port, rot.certPem, rot.keyPem));
+    let ms = null;
+    while (performance.now() - t0 < T(3000)) {
+      const r = await httpsGet(`https://127.0.0.1:${gw.port}/v1/models`, { ca: bothCAs });
+      if (r.cert.fingerprint256 === newFp) { ms = performance.now() - t0; break; }
+      await sleep(10);
+    }
+    assert.ok(ms !== null && ms <= T(1000), `new certificate presented after ${ms} ms`);
+    const kept = await httpsGet(`https://127.0.0.1:${gw.port}/v1/models`, { agent });
+    assert.equal(kept.status, 200, 'an open connection keeps working across the swap');
+    if (kept.reused) assert.equal(kept.cert.fingerprint256, oldFp, 'the open connection keeps its certificate');
+
+    // An unusable certificate: counted as a failed reload, the current one stays.
+    const f0 = total(parseProm(await gw.metricsText()), 'aigw_config_reload_failures_total');
+    writeAtomic(gw.configPath, tlsConfig(gw.port, rot.certPem, listenerCerts.keyPem));
+    const deadline = Date.now() + T(3000);
+    let f = f0;
+    while (f === f0 && Date.now() < deadline) {
+      await sleep(10);
+      f = total(parseProm(await gw.metricsText()), 'aigw_config_reload_failures_total');
+    }
+    assert.equal(f, f0 + 1, 'a mismatched key is a failed reload');
+    const after = await httpsGet(`https://127.0.0.1:${gw.port}/v1/models`, { ca: bothCAs });
+    assert.equal(after.cert.fingerprint256, newFp, 'still the last good certificate');
+    assert.equal(total(parseProm(await gw.metricsText()), 'aigw_config_reloads_total'), total(m0, 'aigw_config_reloads_total') + 1);
+    assert.ok(!gw.stderr.includes(rot.keyPem.split('\n')[1]), 'key material on stderr');
+  } finally {
+    agent.destroy();
+  }
+});
+
 shutdownTest(() => [gw, gwCaRef]);
 
-void path;

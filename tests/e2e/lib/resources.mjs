@@ -227,7 +227,8 @@ ${triggers.map((t) => `        - ${t}`).join('\n')}` +
 }
 
 /** ReferenceGrant in the backend's namespace letting AIGatewayRoutes of fromNs reference AIServiceBackends. */
-export function referenceGrantDoc({ name = 'allow-routes', ns, fromNs, toKind = 'AIServiceBackend', fromKind = 'AIGatewayRoute' }) {
+export function referenceGrantDoc({ name = 'allow-routes', ns, fromNs, toKind = 'AIServiceBackend', fromKind = 'AIGatewayRoute',
+  fromGroup = 'aigateway.envoyproxy.io', toGroup = 'aigateway.envoyproxy.io' }) {
   return `apiVersion: gateway.networking.k8s.io/v1beta1
 kind: ReferenceGrant
 metadata:
@@ -235,22 +236,22 @@ metadata:
   namespace: ${ns}
 spec:
   from:
-    - group: aigateway.envoyproxy.io
+    - group: ${JSON.stringify(fromGroup)}
       kind: ${fromKind}
       namespace: ${fromNs}
   to:
-    - group: aigateway.envoyproxy.io
+    - group: ${JSON.stringify(toGroup)}
       kind: ${toKind}`;
 }
 
 /** A kubernetes.io/tls Secret with data tls.crt / tls.key (base64). */
-export function tlsSecretDoc({ name = 'tls-secret', ns = 'default', certPem, keyPem }) {
+export function tlsSecretDoc({ name = 'tls-secret', ns = 'default', certPem, keyPem, type = 'kubernetes.io/tls' }) {
   return `apiVersion: v1
 kind: Secret
 metadata:
   name: ${name}
   namespace: ${ns}
-type: kubernetes.io/tls
+type: ${type}
 data:
   tls.crt: ${Buffer.from(certPem).toString('base64')}
   tls.key: ${Buffer.from(keyPem).toString('base64')}`;
