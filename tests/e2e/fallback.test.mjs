@@ -63,6 +63,10 @@ function config(port) {
     routeDoc({ name: 'timeout-route', rules: [{ model: 'slow-model', backends: [{ name: 'svc-s' }] }] }),
     btpDoc({ name: 'timeout-btp', route: 'timeout-route', numRetries: 1, perRetryTimeout: '300ms', triggers: ['5xx'], httpStatusCodes: [] }),
     backendDocs({ name: 'svc-s', port: R.port, key: KEY('s') }),
+    routeDoc({ name: 'eject-route', rules: [{ model: 'eject-model', backends: [{ name: 'svc-e0', priority: 0 }, { name: 'svc-e1', priority: 1 }] }] }),
+    btpDoc({ name: 'eject-btp', route: 'eject-route', numRetries: 1, httpStatusCodes: [503], passive: { consecutive5XxErrors: 2, baseEjectionTime: '2s' } }),
+    backendDocs({ name: 'svc-e0', port: P0.port, key: KEY('e0') }),
+    backendDocs({ name: 'svc-e1', port: P1.port, key: KEY('e1') }),
     btpDoc({ name: 'fb-btp', route: 'fb-route', numRetries: 3, httpStatusCodes: [503], passive: { baseEjectionTime: EJECTION } }),
     backendDocs({ name: 'svc-a', port: A.port, key: KEY('a') }),
     backendDocs({ name: 'svc-b', port: B.port, key: KEY('b') }),
@@ -184,6 +188,32 @@ test('priority 0 answers 503: retried on priority 1, each attempt with its own o
   const r = await chat(gw, 'p503-model', { content: 'after' });
   assert.equal(r.status, 200);
   assert.equal(P0.requests.length, 3, 'priority 0 takes the traffic again');
+});
+
+test('healthCheck.passive from the BackendTrafficPolicy: ejected after 2 consecutive failures, for 2 s', async () => {
+  P0.enqueue(ERR503);
+  const r1 = await chat(gw, 'eject-model', { content: 'e1' });
+  assert.equal(r1.status, 200, r1.text);
+  assert.equal(P0.requests.length, 1);
+  P0.enqueue(ERR503);
+  const r2 = await chat(gw, 'eject-model', { content: 'e2' });
+  assert.equal(r2.status, 200, r2.text);
+  assert.equal(P0.requests.length, 2, 'one failure does not eject (consecutive5XxErrors: 2)');
+  const tEject = Date.now();
+  assert.equal(P1.requests.length, 2);
+  // Ejected: still skipped after 1.2 s (longer than the 1 s default).
+  await sleep(1200);
+  const r3 = await chat(gw, 'eject-model', { content: 'e3' });
+  assert.equal(r3.status, 200);
+  if (Date.now() - tEject < 1900) assert.equal(P0.requests.length, 2, 'still ejected 1.2 s later (baseEjectionTime 2s)');
+  const deadline = Date.now() + T(4000);
+  while (P0.requests.length < 3 && Date.now() < deadline) {
+    await chat(gw, 'eject-model', { content: 'probe' });
+    await sleep(50);
+  }
+  const back = Date.now() - tEject;
+  assert.equal(P0.requests.length, 3, `priority 0 back (after ${back} ms)`);
+  assert.ok(back >= 1800, `came back after ${back} ms (baseEjectionTime 2s)`);
 });
 
 test('retries counted exactly: 503, 503, 200 -> 3 attempts, 2 retries, identical bodies', async () => {
@@ -343,6 +373,7 @@ test('/config_dump shows the BackendTrafficPolicy retry on its route only', asyn
   const slow = dump.rules.find((r) => /timeout-route$/.test(r.route));
   assert.equal(slow.retry.numRetries, 1);
   assert.equal(slow.retry.perRetryTimeoutMs, 300);
+  assert.equal(dump.rules.find((r) => /eject-route$/.test(r.route)).retry.numRetries, 1);
   for (const r of fb) assert.equal(r.retry.numRetries, 3, `${r.route}: numRetries`);
   for (const r of plain) assert.equal(r.retry.numRetries, 0, 'no policy, no retry');
   for (const k of ['a', 'b', 'p0', 'h', 'r']) assert.ok(!JSON.stringify(dump).includes(KEY(k)), `key ${k} in /config_dump`);
