@@ -3,7 +3,8 @@
 // substitution), `aigw run` refusing an invalid file, ${VAR} substitution, the Secret
 // substitution annotations (env and file), data vs stringData, /config_dump (generation, never a
 // secret), the config metrics at start, /v1/models from Exact matches with modelsOwnedBy /
-// modelsCreatedAt, and cross-namespace references with and without a ReferenceGrant.
+// modelsCreatedAt, cross-namespace references with and without a ReferenceGrant, and
+// BackendTrafficPolicy precedence (route over Gateway) and dangling targets.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,7 +13,7 @@ import { startFakeOpenAI } from './lib/fake_openai.mjs';
 import { Gateway, startGateway, runAigw, tmpDir, fetchT, within, T, CLIENT_KEY } from './lib/gateway.mjs';
 import { shutdownTest } from './lib/common.mjs';
 import { parseProm, total } from './lib/prom.mjs';
-import { joinDocs, gatewayDoc, routeDoc, backendDocs, referenceGrantDoc, lineOf, problemLines, chat } from './lib/resources.mjs';
+import { joinDocs, gatewayDoc, routeDoc, backendDocs, referenceGrantDoc, btpDoc, lineOf, problemLines, chat } from './lib/resources.mjs';
 
 const EXAMPLES = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..', 'shared', 'testdata', 'envoy-ai-gateway', 'examples');
 
@@ -301,6 +302,38 @@ test('cross-namespace backendRef with a ReferenceGrant: valid, served with the b
   assert.equal(fake.requests[0].headers.authorization, `Bearer ${KEYS.string}`);
   const dump = await (await fetchT(`${gwGrant.adminURL}/config_dump`)).json();
   assert.ok(dump.rules.some((x) => x.backends.some((b) => /^shared\/shared-svc\//.test(b.name))), JSON.stringify(dump.rules));
+});
+
+test('BackendTrafficPolicy on the Gateway applies to every route; one on a route replaces it; a missing target is reported', async () => {
+  const gwBtp = btpDoc({ name: 'gw-wide', route: 'unused', numRetries: 2 })
+    .replace('kind: HTTPRoute\n      name: unused', 'kind: Gateway\n      name: aigw-e2e');
+  const mk = (port, extra = []) => joinDocs(
+    gatewayDoc({ port }),
+    routeDoc({ name: 'r1', rules: [{ model: 'm1', backends: [{ name: 'svc-a' }] }] }),
+    routeDoc({ name: 'r2', rules: [{ model: 'm2', backends: [{ name: 'svc-a' }] }] }),
+    backendDocs({ name: 'svc-a', port: fake.port }),
+    gwBtp,
+    btpDoc({ name: 'r1-only', route: 'r1', numRetries: 1 }),
+    ...extra,
+  );
+  const g = await startGateway({ config: (x) => mk(x.port) });
+  try {
+    const dump = await (await fetchT(`${g.adminURL}/config_dump`)).json();
+    const r1 = dump.rules.find((r) => /\/r1$/.test(r.route));
+    const r2 = dump.rules.find((r) => /\/r2$/.test(r.route));
+    assert.equal(r1.retry.numRetries, 1, "the route's policy replaces the Gateway's");
+    assert.equal(r2.retry.numRetries, 2, "the Gateway's policy applies to a route without its own");
+  } finally {
+    await g.close();
+  }
+  const text = mk(8080, [btpDoc({ name: 'orphan', route: 'no-such-route', numRetries: 1 })]);
+  const file = write('btp-orphan.yaml', text);
+  const r = runAigw(['validate', file]);
+  const out = r.stdout + r.stderr;
+  assert.notEqual(r.code, 0, `a BackendTrafficPolicy whose HTTPRoute does not exist:\n${out}`);
+  const p = problemLines(out, file).find((x) => x.kind === 'BackendTrafficPolicy' && x.name === 'orphan' && /no-such-route/.test(x.message));
+  assert.ok(p, out);
+  assert.ok(p.line >= lineOf(text, 'name: orphan') && p.line <= lineOf(text, 'name: no-such-route'), `line ${p.line}`);
 });
 
 shutdownTest(() => [gw, gwGrant]);
