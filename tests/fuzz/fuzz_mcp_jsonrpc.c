@@ -1,0 +1,57 @@
+/* libFuzzer harness for mcp/jsonrpc: any bytes either parse into a message whose slices lie
+ * inside the input and whose kind matches its members, or fail with a static reason; replacing
+ * the id keeps the message valid and of the same kind; id wrapping round-trips. */
+#include "core/json.h"
+#include "mcp/jsonrpc.h"
+
+#include <stdlib.h>
+
+#define CHECK(cond)               \
+    do {                          \
+        if (!(cond))              \
+            __builtin_trap();     \
+    } while (0)
+
+static bool inside(gw_str_t in, gw_str_t s)
+{
+    return s.len == 0 || (s.base >= in.base && s.base + s.len <= in.base + in.len);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    gw_str_t in = gw_str((const char *)data, size);
+    (void)gw_jsonrpc_is_batch(in);
+    gw_jsonrpc_msg_t m;
+    const char *why = NULL;
+    int rc = gw_jsonrpc_parse(in, &m, &why);
+    if (rc != GW_OK) {
+        CHECK(rc == GW_EINVAL || rc == GW_TOOBIG);
+        CHECK(why != NULL);
+        return 0;
+    }
+    CHECK(inside(in, m.id) && inside(in, m.params) && inside(in, m.result) && inside(in, m.error));
+    CHECK((m.kind == GW_JSONRPC_REQUEST || m.kind == GW_JSONRPC_NOTIFICATION) == (m.method.len > 0));
+    CHECK((m.kind == GW_JSONRPC_NOTIFICATION) == (m.id.len == 0));
+
+    if (m.id.len > 0 && gw_json_type(m.id) != GW_JSON_NULL) {
+        /* Wrap the id the way server-to-client requests are rewritten, put it in, parse again. */
+        gw_buf_t w, out, owner, raw;
+        gw_buf_init(&w, GW_BUF_UNLIMITED);
+        gw_buf_init(&out, GW_BUF_UNLIMITED);
+        gw_buf_init(&owner, GW_BUF_UNLIMITED);
+        gw_buf_init(&raw, GW_BUF_UNLIMITED);
+        CHECK(gw_jsonrpc_id_wrap(GW_STR("backend-1"), m.id, &w) == GW_OK);
+        CHECK(gw_jsonrpc_replace_id(in, &m, gw_buf_str(&w), &out) == GW_OK);
+        gw_jsonrpc_msg_t m2;
+        CHECK(gw_jsonrpc_parse(gw_buf_str(&out), &m2, NULL) == GW_OK);
+        CHECK(m2.kind == m.kind);
+        CHECK(gw_jsonrpc_id_unwrap(m2.id, &owner, &raw) == GW_OK);
+        CHECK(gw_str_eq(gw_buf_str(&owner), GW_STR("backend-1")));
+        CHECK(gw_str_eq(gw_buf_str(&raw), m.id));
+        gw_buf_free(&w);
+        gw_buf_free(&out);
+        gw_buf_free(&owner);
+        gw_buf_free(&raw);
+    }
+    return 0;
+}
