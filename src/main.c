@@ -5,10 +5,12 @@
 #include "auth/auth.h"
 #include "config/config.h"
 #include "config/config_dump.h"
+#include "config/mcp_json.h"
 #include "config/xdg.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "gateway/worker.h"
+#include "mcp/proxy.h"
 #include "net/http_server.h"
 #include "obs/access_log.h"
 
@@ -40,7 +42,21 @@ typedef struct {
     uint64_t drain_timeout_ms;
     const char *tls_cert; /* --tls-cert / --tls-key: PEM files for the listener (over the config's) */
     const char *tls_key;
+    const char *mcp_config;       /* MCP hook: --mcp-config FILE */
+    const char *mcp_json;         /* MCP hook: --mcp-json JSON */
+    const char *mcp_session_seed; /* MCP hook: --mcp-session-seed, else AIGW_MCP_SESSION_SEEDS */
 } run_opts_t;
+
+/* MCP hook: the {"mcpServers": ...} JSON given on the command line, merged into every snapshot
+ * (start and reloads) by mcp_json.c. */
+static gw_buf_t mcp_servers_json;
+
+static int merge_mcp_servers(gw_config_t *cfg, gw_buf_t *errors)
+{
+    if (mcp_servers_json.len == 0)
+        return GW_OK;
+    return gw_mcp_json_merge(cfg, mcp_servers_json.data, mcp_servers_json.len, errors);
+}
 
 static const char *const usage_main =
     "aigw: an AI gateway (OpenAI- and Anthropic-compatible endpoints, MCP) in one small binary.\n"
@@ -82,6 +98,10 @@ static const char *const usage_run =
     "  --no-access-log            do not write the JSON access log on stdout\n"
     "  --tls-cert FILE            serve HTTPS: PEM certificate chain (leaf first) for the listener\n"
     "  --tls-key FILE             ... and its PEM private key (both flags together)\n"
+    "  --mcp-config FILE          MCP servers as {\"mcpServers\": {...}} JSON, served at /mcp\n"
+    "  --mcp-json JSON            the same, inline (exclusive with --mcp-config)\n"
+    "  --mcp-session-seed SEEDS   MCP session seeds, comma-separated, first seals (else AIGW_MCP_SESSION_SEEDS;\n"
+    "                             default: random per process, sessions then do not survive restarts)\n"
     "\n"
     "DURATION: 500ms, 10s, 2m, 1h or plain seconds. SIZE: bytes, or with Ki/Mi/Gi (K/M/G) suffixes.\n";
 
@@ -192,6 +212,10 @@ static void reload_config(app_t *app, const char *why)
     gw_buf_t errors;
     gw_buf_init(&errors, 1 << 20);
     gw_config_t *next = gw_config_load_file(app->config_path, &errors);
+    if (next != NULL && merge_mcp_servers(next, &errors) != GW_OK) {
+        gw_config_unref(next);
+        next = NULL;
+    }
     if (next == NULL) {
         gw_metrics_counter_add(app->main_metrics, GW_COUNTER_CONFIG_RELOADS_FAILED, 1);
         gw_log_error("%s: %s is invalid, keeping configuration generation %llu:\n%s", why, app->config_path,
@@ -378,6 +402,11 @@ static gw_config_t *load_config(const run_opts_t *o, char **used_path)
         if (cfg == NULL)
             fprintf(stderr, "aigw: auto-configuration from the environment failed:\n%s", gw_buf_cstr(&errors));
     }
+    if (cfg != NULL && merge_mcp_servers(cfg, &errors) != GW_OK) {
+        fprintf(stderr, "aigw: MCP servers: %s", gw_buf_cstr(&errors));
+        gw_config_unref(cfg);
+        cfg = NULL;
+    }
     gw_buf_free(&errors);
     return cfg;
 }
@@ -390,10 +419,43 @@ static int cmd_run(run_opts_t *o)
     gw_access_log_enabled = !o->no_access_log;
     signal(SIGPIPE, SIG_IGN);
 
+    /* MCP hook: servers JSON and session seeds */
+    gw_buf_init(&mcp_servers_json, GW_MCP_JSON_MAX);
+    if (o->mcp_config && o->mcp_json) {
+        gw_log_error("--mcp-config and --mcp-json are exclusive");
+        return 1;
+    }
+    if (o->mcp_json && gw_buf_append(&mcp_servers_json, o->mcp_json, strlen(o->mcp_json)) != GW_OK) {
+        gw_log_error("--mcp-json: too large");
+        return 1;
+    }
+    if (o->mcp_config) {
+        FILE *f = fopen(o->mcp_config, "rb");
+        char chunk[8192];
+        size_t n;
+        int rc = f ? GW_OK : GW_ERROR;
+        while (f && rc == GW_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            rc = gw_buf_append(&mcp_servers_json, chunk, n);
+        if (f)
+            fclose(f);
+        if (rc != GW_OK || mcp_servers_json.len == 0) {
+            gw_log_error("--mcp-config %s: cannot read it (or empty, or larger than 1 MiB)", o->mcp_config);
+            return 1;
+        }
+    }
     char *config_path = NULL;
     gw_config_t *cfg = load_config(o, &config_path);
     if (cfg == NULL)
         return 1;
+    {
+        const char *seeds = o->mcp_session_seed ? o->mcp_session_seed : getenv("AIGW_MCP_SESSION_SEEDS");
+        const char *why = NULL;
+        if (gw_mcp_proxy_setup(seeds, getenv("AIGW_MCP_ALLOWED_ORIGINS"), cfg->n_mcp_routes > 0, &why) != GW_OK) {
+            gw_log_error("%s", why);
+            gw_config_unref(cfg);
+            return 1;
+        }
+    }
     cfg->generation = 1;
     if (cfg->description)
         gw_log_info("%s", cfg->description);
@@ -625,6 +687,12 @@ int main(int argc, char **argv)
             o.tls_cert = v, i++;
         } else if (strcmp(a, "--tls-key") == 0) {
             o.tls_key = v, i++;
+        } else if (strcmp(a, "--mcp-config") == 0) {
+            o.mcp_config = v, i++;
+        } else if (strcmp(a, "--mcp-json") == 0) {
+            o.mcp_json = v, i++;
+        } else if (strcmp(a, "--mcp-session-seed") == 0) {
+            o.mcp_session_seed = v, i++;
         } else if (strcmp(a, "--workers") == 0) {
             bad = parse_int(v, 1, MAX_WORKERS, &o.workers), i++;
         } else if (strcmp(a, "--max-request-body") == 0) {

@@ -7,6 +7,7 @@
 #include "obs/access_log.h"
 #include "gateway/endpoints.h"
 #include "gateway/llm_request.h"
+#include "mcp/proxy.h"
 #include "translate/translate.h"
 
 #include <stdio.h>
@@ -131,6 +132,12 @@ static void serve_models(gw_gateway_t *g, gw_http_req_t *req)
 void gw_gateway_on_request(gw_http_req_t *req, void *ud)
 {
     gw_gateway_t *g = ud;
+    /* MCP hook (mcp/proxy.c): an MCPRoute path is served by the MCP gateway. */
+    const gw_mcp_route_t *mcp_route = gw_mcp_route_for(g->config, req->path);
+    if (mcp_route != NULL) {
+        gw_mcp_handle(g, req, mcp_route);
+        return;
+    }
     const gw_endpoint_t *ep = gw_endpoint_find(req->path);
     char msg[512];
     if (ep == NULL) {
@@ -178,13 +185,17 @@ void gw_gateway_on_response_end(gw_http_req_t *req, void *ud)
 void gw_gateway_on_abort(gw_http_req_t *req, void *ud)
 {
     (void)ud;
-    if (req->data)
+    if (gw_mcp_owns(req)) /* MCP hook */
+        gw_mcp_on_abort(req);
+    else if (req->data)
         gw_llm_request_abort(req);
 }
 
 void gw_gateway_on_drain(gw_http_req_t *req, void *ud)
 {
     (void)ud;
-    if (req->data)
+    if (gw_mcp_owns(req)) /* MCP hook */
+        gw_mcp_on_drain(req);
+    else if (req->data)
         gw_llm_request_drain(req);
 }

@@ -1,0 +1,1322 @@
+/* The MCP Streamable HTTP endpoint of an MCPRoute: transport checks, the initialize fan-out that
+ * builds the sealed composite session, merged lists, routed calls relayed event by event, and
+ * DELETE. One mcp_req_t per client request, with one leg per backend call; nothing outlives the
+ * request, so any replica with the same session seeds serves any session. */
+#include "mcp/proxy.h"
+
+#include "codec/sse.h"
+#include "core/alloc.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "mcp/jsonrpc.h"
+#include "mcp/session.h"
+
+#include <cjson/cJSON.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* ---- process-wide settings ------------------------------------------------------------------ */
+
+static gw_mcp_session_keyring_t *keyring; /* set before workers start, read-only afterwards */
+static char **allowed_origins;
+static size_t n_allowed_origins;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static int random_keyring(gw_mcp_session_keyring_t **out)
+{
+    unsigned char seed[32];
+    if (RAND_bytes(seed, sizeof(seed)) != 1)
+        return GW_ERROR;
+    gw_str_t s = gw_str((const char *)seed, sizeof(seed));
+    int rc = gw_mcp_session_keyring_new(&s, 1, out);
+    explicit_bzero(seed, sizeof(seed));
+    return rc;
+}
+
+/* Workers reached without setup (tests, embedders): a random keyring, made once. */
+static void default_keyring(void)
+{
+    if (keyring == NULL && random_keyring(&keyring) != GW_OK) {
+        gw_log_error("mcp: cannot create a session keyring");
+        abort();
+    }
+}
+
+static void free_origins(void)
+{
+    for (size_t i = 0; i < n_allowed_origins; i++)
+        free(allowed_origins[i]);
+    free(allowed_origins);
+    allowed_origins = NULL;
+    n_allowed_origins = 0;
+}
+
+int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, bool warn, const char **why)
+{
+    static const char *dummy;
+    if (why == NULL)
+        why = &dummy;
+    *why = NULL;
+    gw_mcp_session_keyring_t *kr = NULL;
+    if (seeds_csv != NULL && seeds_csv[0] != '\0') {
+        gw_str_t seeds[GW_MCP_SESSION_MAX_SEEDS];
+        size_t n = 0;
+        const char *p = seeds_csv;
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            if (len > 0) {
+                if (n == GW_MCP_SESSION_MAX_SEEDS) {
+                    *why = "too many MCP session seeds (at most 8)";
+                    return GW_EINVAL;
+                }
+                seeds[n++] = gw_str(p, len);
+            }
+            p += len;
+            if (*p == ',')
+                p++;
+        }
+        if (n == 0 || gw_mcp_session_keyring_new(seeds, n, &kr) != GW_OK) {
+            *why = "invalid MCP session seeds (each at least 16 bytes, no duplicates)";
+            return GW_EINVAL;
+        }
+    } else {
+        if (random_keyring(&kr) != GW_OK) {
+            *why = "cannot create a random MCP session seed";
+            return GW_ERROR;
+        }
+        if (warn)
+            gw_log_warn("mcp: no session seed given (--mcp-session-seed / AIGW_MCP_SESSION_SEEDS): using a random "
+                        "one, so MCP sessions do not survive a restart and do not span replicas");
+    }
+    gw_mcp_session_keyring_unref(keyring);
+    keyring = kr;
+    free_origins();
+    if (allowed_origins_csv != NULL) {
+        const char *p = allowed_origins_csv;
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            while (len && p[0] == ' ') {
+                p++;
+                len--;
+            }
+            while (len && p[len - 1] == ' ')
+                len--;
+            if (len) {
+                allowed_origins = gw_realloc(allowed_origins, (n_allowed_origins + 1) * sizeof(char *));
+                allowed_origins[n_allowed_origins++] = gw_strndup(p, len);
+            }
+            p = e ? e + 1 : p + strlen(p);
+        }
+    }
+    return GW_OK;
+}
+
+void gw_mcp_proxy_shutdown(void)
+{
+    gw_mcp_session_keyring_unref(keyring);
+    keyring = NULL;
+    free_origins();
+}
+
+const gw_mcp_route_t *gw_mcp_route_for(const gw_config_t *c, gw_str_t path)
+{
+    if (c == NULL)
+        return NULL;
+    for (size_t i = 0; i < c->n_mcp_routes; i++)
+        if (gw_str_eq(path, gw_str_c(c->mcp_routes[i].path)))
+            return &c->mcp_routes[i];
+    return NULL;
+}
+
+/* ---- per-request state ---------------------------------------------------------------------- */
+
+static const char mcp_tag = 'M';
+
+typedef enum {
+    OP_INIT,      /* initialize: fan out, seal a session */
+    OP_LIST,      /* tools/list, prompts/list, resources/list, resources/templates/list */
+    OP_ROUTED,    /* one backend by name prefix, answer relayed */
+    OP_EMPTY,     /* fan out, answer {} (logging/setLevel) */
+    OP_ACCEPTED,  /* notifications and client responses: forward, answer 202 */
+    OP_DELETE,    /* DELETE: fan out */
+} op_t;
+
+typedef struct mcp_req_s mcp_req_t;
+
+typedef struct {
+    mcp_req_t *r;
+    const gw_mcp_backend_t *be;
+    gw_buf_t sid;   /* the backend's session id: SECRET */
+    gw_buf_t proto; /* protocol version negotiated with the backend */
+    gw_upstream_req_t *up;
+    bool active;
+    int status;
+    bool sse;        /* the answer is an event stream */
+    bool streaming;  /* relaying that stream to the client as it arrives */
+    bool paused;
+    bool got_response;
+    bool failed;
+    const char *detail; /* static: why the leg failed */
+    gw_str_t method;
+    gw_buf_t req_body;
+    gw_str_t send_body; /* what was sent: req_body or the client's body */
+    gw_buf_t body;      /* collected answer */
+    gw_buf_t response;  /* the JSON-RPC response found in it */
+    gw_sse_parser_t sp;
+    bool sp_init;
+    cJSON *items;       /* OP_LIST: items gathered over pages */
+    int pages;
+} leg_t;
+
+struct mcp_req_s {
+    const void *tag; /* first member: gw_mcp_owns reads it */
+    gw_gateway_t *g;
+    gw_http_req_t *http;
+    gw_config_t *config;
+    const gw_mcp_route_t *route;
+    op_t op;
+    gw_jsonrpc_msg_t msg;
+    gw_str_t body;
+    gw_buf_t client_proto;
+    leg_t *legs;
+    size_t n_legs;
+    size_t pending;
+    bool head_sent;
+    bool aborted;
+    const char *list_key;  /* OP_LIST: "tools", ... */
+    const char *name_key;  /* OP_LIST: "name", "uri" or "uriTemplate" */
+    bool uri_names;        /* names are URIs: prefix "<backend>+" */
+    bool filter_tools;
+    uint64_t total_ms;
+};
+
+static const char *const supported_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
+
+static bool version_supported(gw_str_t v)
+{
+    for (size_t i = 0; i < GW_ARRAY_SIZE(supported_versions); i++)
+        if (gw_str_eq(v, gw_str_c(supported_versions[i])))
+            return true;
+    return false;
+}
+
+static void leg_free(leg_t *l)
+{
+    gw_buf_free(&l->sid);
+    gw_buf_free(&l->proto);
+    gw_buf_free(&l->req_body);
+    gw_buf_free(&l->body);
+    gw_buf_free(&l->response);
+    if (l->sp_init)
+        gw_sse_parser_free(&l->sp);
+    if (l->items != NULL)
+        cJSON_Delete(l->items);
+}
+
+static void req_free(mcp_req_t *r)
+{
+    for (size_t i = 0; i < r->n_legs; i++)
+        leg_free(&r->legs[i]);
+    free(r->legs);
+    gw_buf_free(&r->client_proto);
+    gw_config_unref(r->config);
+    free(r);
+}
+
+/* Ends the client's response with a whole body and frees r. Only once no leg is active. */
+static void respond(mcp_req_t *r, int status, gw_str_t ctype, gw_str_t body, const gw_http_header_t *extra,
+                    size_t n_extra)
+{
+    gw_http_req_t *http = r->http;
+    http->data = NULL;
+    gw_metrics_count_request(r->g->metrics, GW_STR("mcp"), status);
+    if (r->head_sent) {
+        gw_http_response_end(http);
+    } else {
+        gw_http_respond_simple(http, status, ctype, body, extra, n_extra);
+    }
+    req_free(r);
+}
+
+/* A transport-level error: HTTP status with a JSON-RPC error body (id null), as the spec allows. */
+static void respond_http_error(gw_gateway_t *g, gw_http_req_t *req, int status, int code, const char *message,
+                               const gw_http_header_t *extra, size_t n_extra)
+{
+    gw_buf_t b;
+    gw_buf_init(&b, GW_BUF_UNLIMITED);
+    gw_jsonrpc_error(&b, GW_STR_NULL, code, message);
+    gw_metrics_count_request(g->metrics, GW_STR("mcp"), status);
+    gw_http_respond_simple(req, status, GW_STR("application/json"), gw_buf_str(&b), extra, n_extra);
+    gw_buf_free(&b);
+}
+
+static void fail_http(mcp_req_t *r, int status, int code, const char *message)
+{
+    gw_buf_t b;
+    gw_buf_init(&b, GW_BUF_UNLIMITED);
+    gw_jsonrpc_error(&b, GW_STR_NULL, code, message);
+    respond(r, status, GW_STR("application/json"), gw_buf_str(&b), NULL, 0);
+    gw_buf_free(&b);
+}
+
+/* A protocol-level error: 200 with a JSON-RPC error for the client's id. */
+static void fail_rpc(mcp_req_t *r, int code, const char *message)
+{
+    gw_buf_t b;
+    gw_buf_init(&b, GW_BUF_UNLIMITED);
+    gw_jsonrpc_error(&b, r->msg.id, code, message);
+    respond(r, 200, GW_STR("application/json"), gw_buf_str(&b), NULL, 0);
+    gw_buf_free(&b);
+}
+
+static void reply_result(mcp_req_t *r, gw_str_t result, const gw_http_header_t *extra, size_t n_extra)
+{
+    gw_buf_t b;
+    gw_buf_init(&b, GW_BUF_UNLIMITED);
+    gw_jsonrpc_result(&b, r->msg.id, result);
+    respond(r, 200, GW_STR("application/json"), gw_buf_str(&b), extra, n_extra);
+    gw_buf_free(&b);
+}
+
+/* ---- backend answers ------------------------------------------------------------------------ */
+
+/* Some servers send SSE framing under application/json (EAIGW #1997): look at the first bytes. */
+static bool looks_like_sse(gw_str_t b)
+{
+    size_t i = 0;
+    while (i < b.len && (b.base[i] == ' ' || b.base[i] == '\r' || b.base[i] == '\n' || b.base[i] == '\t'))
+        i++;
+    if (i == b.len)
+        return false;
+    gw_str_t rest = gw_str(b.base + i, b.len - i);
+    static const char *const fields[] = {"data:", "event:", "id:", "retry:", ":"};
+    for (size_t k = 0; k < GW_ARRAY_SIZE(fields); k++) {
+        size_t n = strlen(fields[k]);
+        if (rest.len >= n && memcmp(rest.base, fields[k], n) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int collect_event(void *ud, const gw_sse_event_t *ev)
+{
+    leg_t *l = ud;
+    if (ev->data.len == 0) /* priming events carry no data (EAIGW #2219) */
+        return GW_OK;
+    gw_jsonrpc_msg_t m;
+    if (gw_jsonrpc_parse(ev->data, &m, NULL) != GW_OK)
+        return GW_OK;
+    if ((m.kind == GW_JSONRPC_RESPONSE || m.kind == GW_JSONRPC_ERROR) && l->response.len == 0) {
+        gw_buf_append_str(&l->response, ev->data);
+        return GW_DONE;
+    }
+    /* Requests and notifications of a backend during a fan-out have no client stream to go to. */
+    return GW_OK;
+}
+
+/* Finds the JSON-RPC response in a whole collected answer. */
+static bool extract_response(leg_t *l)
+{
+    gw_buf_reset(&l->response);
+    gw_str_t b = gw_buf_str(&l->body);
+    if (l->sse || looks_like_sse(b)) {
+        gw_sse_parser_t sp;
+        gw_sse_parser_init(&sp, 0);
+        int rc = gw_sse_feed(&sp, b.base, b.len, collect_event, l);
+        if (rc == GW_OK && l->response.len == 0)
+            (void)gw_sse_feed(&sp, "\n\n", 2, collect_event, l); /* an unterminated last event */
+        gw_sse_parser_free(&sp);
+    } else {
+        gw_jsonrpc_msg_t m;
+        if (gw_jsonrpc_parse(b, &m, NULL) == GW_OK && (m.kind == GW_JSONRPC_RESPONSE || m.kind == GW_JSONRPC_ERROR))
+            gw_buf_append_str(&l->response, b);
+    }
+    return l->response.len > 0;
+}
+
+/* ---- sending -------------------------------------------------------------------------------- */
+
+static const gw_upstream_callbacks_t leg_cbs;
+
+static void leg_send(leg_t *l, gw_str_t method, gw_str_t body)
+{
+    mcp_req_t *r = l->r;
+    const gw_mcp_backend_t *be = l->be;
+    gw_http_header_t h[6];
+    size_t n = 0;
+    gw_buf_t auth;
+    gw_buf_init(&auth, GW_BUF_UNLIMITED);
+    if (method.len == 4 && memcmp(method.base, "POST", 4) == 0) {
+        h[n++] = (gw_http_header_t){GW_STR("Content-Type"), GW_STR("application/json")};
+        h[n++] = (gw_http_header_t){GW_STR("Accept"), GW_STR("application/json, text/event-stream")};
+    }
+    if (l->sid.len)
+        h[n++] = (gw_http_header_t){GW_STR("Mcp-Session-Id"), gw_buf_str(&l->sid)};
+    if (l->proto.len)
+        h[n++] = (gw_http_header_t){GW_STR("MCP-Protocol-Version"), gw_buf_str(&l->proto)};
+    if (be->api_key != NULL) {
+        const char *hn = be->api_key_header ? be->api_key_header : "authorization";
+        if (strcmp(hn, "authorization") == 0)
+            gw_buf_append_lit(&auth, "Bearer ");
+        gw_buf_append(&auth, be->api_key, strlen(be->api_key));
+        h[n++] = (gw_http_header_t){gw_str_c(hn), gw_buf_str(&auth)};
+    }
+    gw_upstream_target_t target = {
+        .host = gw_str_c(be->host),
+        .port = be->port,
+        .tls = be->tls,
+        .sni = be->sni ? gw_str_c(be->sni) : GW_STR_NULL,
+        .ca_pem = be->ca_pem ? gw_str_c(be->ca_pem) : GW_STR_NULL,
+    };
+    gw_upstream_request_t ureq = {
+        .method = method,
+        .path = gw_str_c(be->path ? be->path : "/mcp"),
+        .headers = h,
+        .n_headers = n,
+        .body = body,
+    };
+    gw_upstream_timeouts_t to = {
+        .connect_ms = r->g->opts ? r->g->opts->connect_timeout_ms : 0,
+        .total_ms = r->total_ms,
+        .idle_ms = 0, /* a tool may think for long between events; the total and a disconnect bound it */
+    };
+    l->method = method;
+    l->send_body = body;
+    l->status = 0;
+    l->sse = false;
+    l->streaming = false;
+    gw_buf_reset(&l->body);
+    l->active = true;
+    l->up = gw_upstream_send(r->g->upstream, &target, &ureq, &to, &leg_cbs, l);
+    if (auth.data != NULL)
+        explicit_bzero(auth.data, auth.len);
+    gw_buf_free(&auth);
+}
+
+static void start_legs(mcp_req_t *r, gw_str_t method)
+{
+    r->pending = r->n_legs;
+    for (size_t i = 0; i < r->n_legs; i++) {
+        leg_t *l = &r->legs[i];
+        leg_send(l, method, l->req_body.len ? gw_buf_str(&l->req_body) : r->body);
+    }
+}
+
+/* ---- streaming relay ------------------------------------------------------------------------ */
+
+/* One SSE event carrying one JSON message. Raw CR/LF can only be whitespace in valid JSON (inside
+ * strings they are escaped), so turning them into spaces keeps the message and the framing. */
+static void write_event(mcp_req_t *r, gw_str_t json)
+{
+    gw_buf_t ev;
+    gw_buf_init(&ev, GW_BUF_UNLIMITED);
+    gw_buf_append_lit(&ev, "event: message\ndata: ");
+    char *p = gw_buf_reserve(&ev, json.len);
+    for (size_t i = 0; i < json.len; i++)
+        p[i] = json.base[i] == '\r' || json.base[i] == '\n' ? ' ' : json.base[i];
+    gw_buf_commit(&ev, json.len);
+    gw_buf_append_lit(&ev, "\n\n");
+    gw_http_response_body(r->http, ev.data, ev.len);
+    gw_buf_free(&ev);
+}
+
+static int stream_event(void *ud, const gw_sse_event_t *ev)
+{
+    leg_t *l = ud;
+    mcp_req_t *r = l->r;
+    if (ev->data.len == 0)
+        return GW_OK;
+    gw_jsonrpc_msg_t m;
+    if (gw_jsonrpc_parse(ev->data, &m, NULL) != GW_OK) {
+        gw_log_debug("mcp: backend %s sent an event that is not a JSON-RPC message; dropped", l->be->name);
+        return GW_OK;
+    }
+    gw_buf_t out, id;
+    gw_buf_init(&out, GW_BUF_UNLIMITED);
+    gw_buf_init(&id, GW_BUF_UNLIMITED);
+    switch (m.kind) {
+    case GW_JSONRPC_REQUEST:
+        /* sampling / elicitation / roots: the client's answer must find this backend again */
+        if (gw_jsonrpc_id_wrap(gw_str_c(l->be->name), m.id, &id) == GW_OK &&
+            gw_jsonrpc_replace_id(ev->data, &m, gw_buf_str(&id), &out) == GW_OK)
+            write_event(r, gw_buf_str(&out));
+        break;
+    case GW_JSONRPC_RESPONSE:
+    case GW_JSONRPC_ERROR:
+        if (l->got_response)
+            break;
+        l->got_response = true;
+        if (gw_jsonrpc_replace_id(ev->data, &m, r->msg.id, &out) == GW_OK)
+            write_event(r, gw_buf_str(&out));
+        break;
+    case GW_JSONRPC_NOTIFICATION:
+        write_event(r, ev->data);
+        break;
+    }
+    gw_buf_free(&out);
+    gw_buf_free(&id);
+    if (gw_http_over_high_water(r->http) && !l->paused && l->up != NULL) {
+        l->paused = true;
+        gw_upstream_pause(l->up);
+    }
+    return GW_OK;
+}
+
+/* ---- completion of each operation ----------------------------------------------------------- */
+
+static void finish(mcp_req_t *r);
+
+static bool any_session_gone(const mcp_req_t *r)
+{
+    for (size_t i = 0; i < r->n_legs; i++)
+        if (r->legs[i].status == 404 && r->legs[i].sid.len)
+            return true;
+    return false;
+}
+
+static int leg_on_head(void *ud, int status, const gw_http_header_t *headers, size_t n_headers)
+{
+    leg_t *l = ud;
+    mcp_req_t *r = l->r;
+    l->status = status;
+    gw_str_t ct = gw_http_header_find(headers, n_headers, GW_STR("content-type"));
+    l->sse = ct.len >= 17 && gw_str_case_eq(gw_str(ct.base, 17), GW_STR("text/event-stream"));
+    if (r->op == OP_INIT && status == 200) {
+        gw_str_t sid = gw_http_header_find(headers, n_headers, GW_STR("mcp-session-id"));
+        gw_buf_reset(&l->sid);
+        if (sid.len > GW_MCP_SESSION_MAX_BACKEND_SID) {
+            l->failed = true;
+            l->detail = "session id too long";
+        } else {
+            gw_buf_append_str(&l->sid, sid);
+        }
+    }
+    if (r->op == OP_ROUTED && status == 200 && l->sse && !r->aborted) {
+        gw_http_header_t h[] = {
+            {GW_STR("Content-Type"), GW_STR("text/event-stream")},
+            {GW_STR("Cache-Control"), GW_STR("no-cache")},
+        };
+        gw_http_response_head(r->http, 200, h, GW_ARRAY_SIZE(h), -1);
+        r->head_sent = true;
+        l->streaming = true;
+        gw_sse_parser_init(&l->sp, 0);
+        l->sp_init = true;
+    }
+    return GW_OK;
+}
+
+static int leg_on_body(void *ud, const char *p, size_t n)
+{
+    leg_t *l = ud;
+    if (l->streaming) {
+        int rc = gw_sse_feed(&l->sp, p, n, stream_event, l);
+        if (rc != GW_OK) {
+            l->failed = true;
+            l->detail = "malformed event stream";
+        }
+        return GW_OK;
+    }
+    if (gw_buf_append(&l->body, p, n) != GW_OK) {
+        /* Too large to merge: give up on this backend rather than buffer without bound. */
+        l->failed = true;
+        l->detail = "answer too large";
+        return GW_ERROR;
+    }
+    return GW_OK;
+}
+
+static void leg_done(leg_t *l, int status, const char *detail);
+
+static void leg_on_done(void *ud, int status, const char *detail)
+{
+    leg_t *l = ud;
+    l->up = NULL;
+    leg_done(l, status, detail);
+}
+
+static const gw_upstream_callbacks_t leg_cbs = {leg_on_head, leg_on_body, leg_on_done};
+
+/* The body of the next page request, or false when the list is complete. */
+static bool next_page(leg_t *l, const cJSON *result)
+{
+    const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(result, "nextCursor");
+    if (!cJSON_IsString(cursor) || cursor->valuestring[0] == '\0' || l->pages >= GW_MCP_MAX_PAGES)
+        return false;
+    mcp_req_t *r = l->r;
+    gw_buf_reset(&l->req_body);
+    gw_buf_append_lit(&l->req_body, "{\"jsonrpc\":\"2.0\",\"id\":");
+    gw_buf_append_str(&l->req_body, r->msg.id);
+    gw_buf_append_lit(&l->req_body, ",\"method\":");
+    gw_json_append_string(&l->req_body, r->msg.method.base, r->msg.method.len);
+    gw_buf_append_lit(&l->req_body, ",\"params\":{\"cursor\":");
+    gw_json_append_string(&l->req_body, cursor->valuestring, strlen(cursor->valuestring));
+    gw_buf_append_lit(&l->req_body, "}}");
+    return true;
+}
+
+/* OP_LIST: takes this page's items; true when another page was requested. */
+static bool list_page(leg_t *l)
+{
+    mcp_req_t *r = l->r;
+    gw_jsonrpc_msg_t m;
+    if (gw_jsonrpc_parse(gw_buf_str(&l->response), &m, NULL) != GW_OK || m.kind != GW_JSONRPC_RESPONSE) {
+        l->failed = true;
+        l->detail = "error answer";
+        return false;
+    }
+    cJSON *res = cJSON_ParseWithLength(m.result.base, m.result.len);
+    cJSON *arr = res ? cJSON_GetObjectItemCaseSensitive(res, r->list_key) : NULL;
+    if (!cJSON_IsArray(arr)) {
+        cJSON_Delete(res);
+        l->failed = true;
+        l->detail = "list result without its array";
+        return false;
+    }
+    if (l->items == NULL)
+        l->items = cJSON_CreateArray();
+    while (cJSON_GetArraySize(arr) > 0)
+        cJSON_AddItemToArray(l->items, cJSON_DetachItemFromArray(arr, 0));
+    l->pages++;
+    bool more = next_page(l, res);
+    cJSON_Delete(res);
+    if (more)
+        leg_send(l, GW_STR("POST"), gw_buf_str(&l->req_body));
+    return more;
+}
+
+static void leg_done(leg_t *l, int status, const char *detail)
+{
+    mcp_req_t *r = l->r;
+    l->active = false;
+    if (status != GW_UPSTREAM_OK) {
+        l->failed = true;
+        l->detail = detail ? detail : "upstream failure";
+    }
+    if (l->streaming) {
+        if (!l->got_response) {
+            /* The stream ended without the answer: the client still gets one for its id. */
+            gw_buf_t b;
+            gw_buf_init(&b, GW_BUF_UNLIMITED);
+            gw_jsonrpc_error(&b, r->msg.id, GW_JSONRPC_INTERNAL_ERROR, "MCP backend stream ended before the response");
+            write_event(r, gw_buf_str(&b));
+            gw_buf_free(&b);
+        }
+    } else if (!l->failed) {
+        if (r->op == OP_ACCEPTED || r->op == OP_DELETE) {
+            /* the status is all that matters */
+        } else if (l->status != 200 || !extract_response(l)) {
+            l->failed = true;
+            l->detail = l->status != 200 ? "unexpected HTTP status" : "no JSON-RPC response in the answer";
+        } else if (r->op == OP_LIST && list_page(l)) {
+            return; /* the next page is on its way */
+        }
+    }
+    if (l->failed && !r->aborted)
+        gw_log_warn("mcp: route %s backend %s: %s (HTTP %d)", r->route->name, l->be->name, l->detail, l->status);
+    if (--r->pending == 0)
+        finish(r);
+}
+
+static void merge_caps(cJSON *dst, const cJSON *src)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, src)
+    {
+        if (it->string == NULL)
+            continue;
+        cJSON *d = cJSON_GetObjectItemCaseSensitive(dst, it->string);
+        if (d == NULL)
+            cJSON_AddItemToObject(dst, it->string, cJSON_Duplicate(it, 1));
+        else if (cJSON_IsObject(d) && cJSON_IsObject(it))
+            merge_caps(d, it);
+        else if (cJSON_IsFalse(d) && cJSON_IsTrue(it))
+            cJSON_ReplaceItemInObjectCaseSensitive(dst, it->string, cJSON_CreateTrue());
+    }
+}
+
+static void finish_init(mcp_req_t *r)
+{
+    cJSON *caps = cJSON_CreateObject();
+    gw_buf_t instructions;
+    gw_buf_init(&instructions, GW_BUF_UNLIMITED);
+    gw_mcp_session_backend_t *sb = gw_calloc(r->n_legs ? r->n_legs : 1, sizeof(*sb));
+    size_t n_ok = 0;
+    for (size_t i = 0; i < r->n_legs; i++) {
+        leg_t *l = &r->legs[i];
+        if (l->failed)
+            continue;
+        gw_jsonrpc_msg_t m;
+        cJSON *res = NULL;
+        if (gw_jsonrpc_parse(gw_buf_str(&l->response), &m, NULL) == GW_OK && m.kind == GW_JSONRPC_RESPONSE)
+            res = cJSON_ParseWithLength(m.result.base, m.result.len);
+        const cJSON *pv = res ? cJSON_GetObjectItemCaseSensitive(res, "protocolVersion") : NULL;
+        if (!cJSON_IsString(pv) || strlen(pv->valuestring) > GW_MCP_SESSION_MAX_PROTOCOL) {
+            gw_log_warn("mcp: route %s backend %s: initialize failed; left out of the session", r->route->name,
+                        l->be->name);
+            l->failed = true;
+            cJSON_Delete(res);
+            continue;
+        }
+        gw_buf_reset(&l->proto);
+        gw_buf_append(&l->proto, pv->valuestring, strlen(pv->valuestring));
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "capabilities");
+        if (cJSON_IsObject(c))
+            merge_caps(caps, c);
+        const cJSON *ins = cJSON_GetObjectItemCaseSensitive(res, "instructions");
+        if (cJSON_IsString(ins) && ins->valuestring[0]) {
+            if (instructions.len)
+                gw_buf_append_lit(&instructions, "\n\n");
+            gw_buf_append(&instructions, ins->valuestring, strlen(ins->valuestring));
+        }
+        cJSON_Delete(res);
+        sb[n_ok++] = (gw_mcp_session_backend_t){
+            .name = gw_str_c(l->be->name),
+            .protocol_version = gw_buf_str(&l->proto),
+            .session_id = gw_buf_str(&l->sid),
+        };
+    }
+    if (n_ok == 0) {
+        free(sb);
+        cJSON_Delete(caps);
+        gw_buf_free(&instructions);
+        fail_rpc(r, GW_JSONRPC_INTERNAL_ERROR, "no MCP backend of this route could be initialized");
+        return;
+    }
+    gw_mcp_session_t s = {
+        .route = gw_str_c(r->route->name),
+        .subject = GW_STR_NULL, /* anonymous until the route's OAuth verifies a JWT subject */
+        .protocol_version = gw_buf_str(&r->client_proto),
+        .issued_at = (int64_t)time(NULL),
+        .backends = sb,
+        .n_backends = n_ok,
+    };
+    gw_buf_t sid;
+    gw_buf_init(&sid, GW_MCP_SESSION_MAX_ID_LEN);
+    int rc = gw_mcp_session_seal(keyring, &s, &sid);
+    free(sb);
+    if (rc != GW_OK) {
+        cJSON_Delete(caps);
+        gw_buf_free(&instructions);
+        gw_buf_free(&sid);
+        fail_rpc(r, GW_JSONRPC_INTERNAL_ERROR, "cannot create the MCP session");
+        return;
+    }
+    cJSON *result = cJSON_CreateObject();
+    cJSON_AddStringToObject(result, "protocolVersion", gw_buf_cstr(&r->client_proto));
+    cJSON_AddItemToObject(result, "capabilities", caps);
+    cJSON *info = cJSON_AddObjectToObject(result, "serverInfo");
+    cJSON_AddStringToObject(info, "name", "aigw");
+    cJSON_AddStringToObject(info, "version", AIGW_VERSION);
+    if (instructions.len)
+        cJSON_AddStringToObject(result, "instructions", gw_buf_cstr(&instructions));
+    char *text = cJSON_PrintUnformatted(result);
+    cJSON_Delete(result);
+    gw_buf_free(&instructions);
+    gw_http_header_t h = {GW_STR("Mcp-Session-Id"), gw_buf_str(&sid)};
+    reply_result(r, gw_str_c(text), &h, 1);
+    free(text);
+    gw_buf_free(&sid);
+}
+
+static bool prefixed(const mcp_req_t *r)
+{
+    /* aigw extension: a route with one backend exposes the backend's names as they are */
+    return r->route->n_backends > 1;
+}
+
+static void finish_list(mcp_req_t *r)
+{
+    cJSON *out = cJSON_CreateArray();
+    size_t n_ok = 0;
+    gw_buf_t name;
+    gw_buf_init(&name, GW_BUF_UNLIMITED);
+    for (size_t i = 0; i < r->n_legs; i++) {
+        leg_t *l = &r->legs[i];
+        if (l->failed || l->items == NULL)
+            continue;
+        n_ok++;
+        int n = cJSON_GetArraySize(l->items);
+        for (int k = 0; k < n; k++) {
+            cJSON *item = cJSON_GetArrayItem(l->items, k);
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(item, r->name_key);
+            if (!cJSON_IsString(nm))
+                continue;
+            const char *s = nm->valuestring;
+            if (r->filter_tools && !gw_mcp_tool_allowed(l->be, gw_str_c(s)))
+                continue;
+            bool dup = false;
+            for (int j = 0; j < k && !dup; j++) {
+                const cJSON *o = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(l->items, j), r->name_key);
+                dup = cJSON_IsString(o) && strcmp(o->valuestring, s) == 0;
+            }
+            if (dup) {
+                gw_log_warn("mcp: route %s backend %s lists a duplicate %s entry; dropped", r->route->name, l->be->name,
+                            r->list_key);
+                continue;
+            }
+            cJSON *copy = cJSON_Duplicate(item, 1);
+            if (prefixed(r)) {
+                gw_buf_reset(&name);
+                gw_buf_append(&name, l->be->name, strlen(l->be->name));
+                if (r->uri_names)
+                    gw_buf_append_byte(&name, '+');
+                else
+                    gw_buf_append_lit(&name, "__");
+                gw_buf_append(&name, s, strlen(s));
+                cJSON_ReplaceItemInObjectCaseSensitive(copy, r->name_key, cJSON_CreateString(gw_buf_cstr(&name)));
+            }
+            cJSON_AddItemToArray(out, copy);
+        }
+    }
+    gw_buf_free(&name);
+    if (n_ok == 0 && r->n_legs > 0) {
+        cJSON_Delete(out);
+        fail_rpc(r, GW_JSONRPC_INTERNAL_ERROR, "every MCP backend of this session failed");
+        return;
+    }
+    cJSON *result = cJSON_CreateObject();
+    cJSON_AddItemToObject(result, r->list_key, out);
+    char *text = cJSON_PrintUnformatted(result);
+    cJSON_Delete(result);
+    reply_result(r, gw_str_c(text), NULL, 0);
+    free(text);
+}
+
+static void finish_routed(mcp_req_t *r)
+{
+    leg_t *l = &r->legs[0];
+    if (l->streaming) {
+        respond(r, 200, GW_STR_NULL, GW_STR_NULL, NULL, 0);
+        return;
+    }
+    if (l->failed) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "MCP backend %s failed: %s", l->be->name, l->detail ? l->detail : "error");
+        fail_rpc(r, GW_JSONRPC_INTERNAL_ERROR, msg);
+        return;
+    }
+    gw_jsonrpc_msg_t m;
+    gw_buf_t out;
+    gw_buf_init(&out, GW_BUF_UNLIMITED);
+    if (gw_jsonrpc_parse(gw_buf_str(&l->response), &m, NULL) != GW_OK ||
+        gw_jsonrpc_replace_id(gw_buf_str(&l->response), &m, r->msg.id, &out) != GW_OK) {
+        gw_buf_free(&out);
+        fail_rpc(r, GW_JSONRPC_INTERNAL_ERROR, "MCP backend answered with a malformed message");
+        return;
+    }
+    respond(r, 200, GW_STR("application/json"), gw_buf_str(&out), NULL, 0);
+    gw_buf_free(&out);
+}
+
+static void finish(mcp_req_t *r)
+{
+    if (r->aborted) {
+        /* the client is gone: nothing to write, the server still needs the end */
+        gw_http_req_t *http = r->http;
+        http->data = NULL;
+        gw_http_response_end(http);
+        req_free(r);
+        return;
+    }
+    /* A backend that no longer knows its session (deleted, expired, restarted): the composite
+     * session is dead, the client must initialize again. */
+    if (r->op != OP_INIT && !r->head_sent && any_session_gone(r)) {
+        fail_http(r, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
+        return;
+    }
+    switch (r->op) {
+    case OP_INIT:
+        finish_init(r);
+        return;
+    case OP_LIST:
+        finish_list(r);
+        return;
+    case OP_ROUTED:
+        finish_routed(r);
+        return;
+    case OP_EMPTY:
+        reply_result(r, GW_STR("{}"), NULL, 0);
+        return;
+    case OP_ACCEPTED:
+        respond(r, 202, GW_STR_NULL, GW_STR_NULL, NULL, 0);
+        return;
+    case OP_DELETE:
+        respond(r, 200, GW_STR_NULL, GW_STR_NULL, NULL, 0);
+        return;
+    }
+}
+
+/* ---- request intake ------------------------------------------------------------------------- */
+
+static bool origin_allowed(gw_str_t origin)
+{
+    for (size_t i = 0; i < n_allowed_origins; i++)
+        if (gw_str_case_eq(origin, gw_str_c(allowed_origins[i])))
+            return true;
+    /* scheme://host[:port] with a loopback host; anything else could be a DNS-rebinding page */
+    const char *sep = memmem(origin.base, origin.len, "://", 3);
+    if (sep == NULL)
+        return false;
+    gw_str_t rest = gw_str(sep + 3, origin.len - (size_t)(sep + 3 - origin.base));
+    static const char *const hosts[] = {"localhost", "127.0.0.1", "[::1]"};
+    for (size_t i = 0; i < GW_ARRAY_SIZE(hosts); i++) {
+        size_t n = strlen(hosts[i]);
+        if (rest.len >= n && gw_str_case_eq(gw_str(rest.base, n), gw_str(hosts[i], n)) &&
+            (rest.len == n || rest.base[n] == ':'))
+            return true;
+    }
+    return false;
+}
+
+static bool header_lists(gw_str_t value, const char *type)
+{
+    size_t n = strlen(type);
+    for (size_t i = 0; i + n <= value.len; i++)
+        if (gw_str_case_eq(gw_str(value.base + i, n), gw_str(type, n)))
+            return true;
+    return false;
+}
+
+static mcp_req_t *req_new(gw_gateway_t *g, gw_http_req_t *http, const gw_mcp_route_t *route, op_t op)
+{
+    mcp_req_t *r = gw_calloc(1, sizeof(*r));
+    r->tag = &mcp_tag;
+    r->g = g;
+    r->http = http;
+    r->config = gw_config_ref(g->config);
+    r->route = route;
+    r->op = op;
+    r->body = gw_buf_str(&http->body);
+    gw_buf_init(&r->client_proto, GW_MCP_SESSION_MAX_PROTOCOL);
+    r->total_ms = g->opts && g->opts->request_timeout_ms ? g->opts->request_timeout_ms : GW_MCP_DEFAULT_TIMEOUT_MS;
+    http->data = r;
+    return r;
+}
+
+static const gw_mcp_backend_t *route_backend(const gw_mcp_route_t *route, gw_str_t name)
+{
+    for (size_t i = 0; i < route->n_backends; i++)
+        if (gw_str_eq(name, gw_str_c(route->backends[i].name)))
+            return &route->backends[i];
+    return NULL;
+}
+
+static void leg_init(leg_t *l, mcp_req_t *r, const gw_mcp_backend_t *be)
+{
+    l->r = r;
+    l->be = be;
+    gw_buf_init(&l->sid, GW_MCP_SESSION_MAX_BACKEND_SID);
+    gw_buf_init(&l->proto, GW_MCP_SESSION_MAX_PROTOCOL);
+    gw_buf_init(&l->req_body, GW_BUF_UNLIMITED);
+    gw_buf_init(&l->body, GW_MCP_MAX_BACKEND_BODY);
+    gw_buf_init(&l->response, GW_BUF_UNLIMITED);
+}
+
+/* One leg per backend of the session that the current config still has. */
+static void legs_from_session(mcp_req_t *r, const gw_mcp_session_t *s)
+{
+    r->legs = gw_calloc(s->n_backends ? s->n_backends : 1, sizeof(leg_t));
+    for (size_t i = 0; i < s->n_backends; i++) {
+        const gw_mcp_backend_t *be = route_backend(r->route, s->backends[i].name);
+        if (be == NULL)
+            continue; /* removed from the route by a reload: its tools are gone */
+        leg_t *l = &r->legs[r->n_legs++];
+        leg_init(l, r, be);
+        gw_buf_append_str(&l->sid, s->backends[i].session_id);
+        gw_buf_append_str(&l->proto, s->backends[i].protocol_version);
+    }
+}
+
+static leg_t *leg_by_name(mcp_req_t *r, gw_str_t name)
+{
+    for (size_t i = 0; i < r->n_legs; i++)
+        if (gw_str_eq(name, gw_str_c(r->legs[i].be->name)))
+            return &r->legs[i];
+    return NULL;
+}
+
+/* Keeps only leg l (routed calls). */
+static void keep_only(mcp_req_t *r, leg_t *l)
+{
+    if (l != &r->legs[0]) {
+        leg_t tmp = r->legs[0];
+        r->legs[0] = *l;
+        *l = tmp;
+    }
+    for (size_t i = 1; i < r->n_legs; i++)
+        leg_free(&r->legs[i]);
+    r->n_legs = 1;
+}
+
+/* tools/call, prompts/get, resources/read and (un)subscribe, completion/complete: find the backend from the prefixed
+ * name and forward the request with the backend's own name. */
+static void start_routed(mcp_req_t *r)
+{
+    gw_str_t m = r->msg.method;
+    const char *path = NULL, *what = "tool";
+    bool uri = false;
+    gw_str_t body = r->body;
+    while (body.len && (body.base[0] == ' ' || body.base[0] == '\n' || body.base[0] == '\r' || body.base[0] == '\t')) {
+        body.base++;
+        body.len--;
+    }
+    if (gw_str_eq_lit(m, "tools/call")) {
+        path = "params.name";
+    } else if (gw_str_eq_lit(m, "prompts/get")) {
+        path = "params.name";
+        what = "prompt";
+    } else if (gw_str_eq_lit(m, "completion/complete")) {
+        gw_str_t t;
+        if (gw_json_path_get(body, "params.ref.type", &t) == GW_OK && gw_str_eq_lit(t, "\"ref/resource\"")) {
+            path = "params.ref.uri";
+            uri = true;
+            what = "resource";
+        } else {
+            path = "params.ref.name";
+            what = "prompt";
+        }
+    } else {
+        path = "params.uri";
+        uri = true;
+        what = "resource";
+    }
+    char msg[200];
+    gw_str_t raw;
+    gw_buf_t name;
+    gw_buf_init(&name, 64 * 1024);
+    if (gw_json_path_get(body, path, &raw) != GW_OK || gw_json_type(raw) != GW_JSON_STRING ||
+        gw_json_string_unescape(raw, &name) != GW_OK) {
+        gw_buf_free(&name);
+        snprintf(msg, sizeof(msg), "missing or invalid %s", path);
+        fail_rpc(r, GW_JSONRPC_INVALID_PARAMS, msg);
+        return;
+    }
+    leg_t *l = NULL;
+    gw_str_t local = gw_buf_str(&name);
+    if (!prefixed(r)) {
+        l = r->n_legs ? &r->legs[0] : NULL;
+    } else {
+        const char *sep = uri ? memchr(name.data, '+', name.len) : memmem(name.data, name.len, "__", 2);
+        if (sep != NULL) {
+            l = leg_by_name(r, gw_str(name.data, (size_t)(sep - name.data)));
+            size_t skip = (size_t)(sep - name.data) + (uri ? 1 : 2);
+            local = gw_str(name.data + skip, name.len - skip);
+        }
+    }
+    if (l == NULL || local.len == 0 || (gw_str_eq_lit(m, "tools/call") && !gw_mcp_tool_allowed(l->be, local))) {
+        gw_buf_free(&name);
+        snprintf(msg, sizeof(msg), "Unknown %s", what);
+        fail_rpc(r, GW_JSONRPC_INVALID_PARAMS, msg);
+        return;
+    }
+    keep_only(r, l);
+    l = &r->legs[0];
+    gw_buf_t repl;
+    gw_buf_init(&repl, GW_BUF_UNLIMITED);
+    gw_json_append_string(&repl, local.base, local.len);
+    gw_json_splice(body, raw, gw_buf_str(&repl), &l->req_body);
+    gw_buf_free(&repl);
+    gw_buf_free(&name);
+    start_legs(r, GW_STR("POST"));
+}
+
+/* A client's answer to a backend's request: the id names the backend (gw_jsonrpc_id_wrap). */
+static void start_client_response(mcp_req_t *r)
+{
+    gw_buf_t owner, orig;
+    gw_buf_init(&owner, 1024);
+    gw_buf_init(&orig, GW_JSONRPC_MAX_ID);
+    leg_t *l = NULL;
+    if (gw_jsonrpc_id_unwrap(r->msg.id, &owner, &orig) == GW_OK)
+        l = leg_by_name(r, gw_buf_str(&owner));
+    if (l == NULL) {
+        gw_buf_free(&owner);
+        gw_buf_free(&orig);
+        fail_http(r, 400, GW_JSONRPC_INVALID_REQUEST, "response to an unknown request");
+        return;
+    }
+    keep_only(r, l);
+    l = &r->legs[0];
+    gw_jsonrpc_replace_id(r->body, &r->msg, gw_buf_str(&orig), &l->req_body);
+    gw_buf_free(&owner);
+    gw_buf_free(&orig);
+    start_legs(r, GW_STR("POST"));
+}
+
+static void start_list(mcp_req_t *r, const char *key, const char *name_key, bool uri, bool tools)
+{
+    r->op = OP_LIST;
+    r->list_key = key;
+    r->name_key = name_key;
+    r->uri_names = uri;
+    r->filter_tools = tools;
+    for (size_t i = 0; i < r->n_legs; i++) {
+        leg_t *l = &r->legs[i];
+        gw_buf_append_lit(&l->req_body, "{\"jsonrpc\":\"2.0\",\"id\":");
+        gw_buf_append_str(&l->req_body, r->msg.id);
+        gw_buf_append_lit(&l->req_body, ",\"method\":");
+        gw_json_append_string(&l->req_body, r->msg.method.base, r->msg.method.len);
+        gw_buf_append_lit(&l->req_body, ",\"params\":{}}");
+    }
+    if (r->n_legs == 0) {
+        finish(r);
+        return;
+    }
+    start_legs(r, GW_STR("POST"));
+}
+
+static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route)
+{
+    const gw_http_header_t *hs = req->headers;
+    size_t nh = req->n_headers;
+    gw_str_t accept = gw_http_header_find(hs, nh, GW_STR("accept"));
+    bool wildcard = header_lists(accept, "*/*");
+    if (!wildcard && (!header_lists(accept, "application/json") || !header_lists(accept, "text/event-stream"))) {
+        respond_http_error(g, req, 406, GW_JSONRPC_SERVER_ERROR,
+                           "Not Acceptable: Accept must list application/json and text/event-stream", NULL, 0);
+        return;
+    }
+    gw_str_t ct = gw_http_header_find(hs, nh, GW_STR("content-type"));
+    if (ct.len < 16 || !gw_str_case_eq(gw_str(ct.base, 16), GW_STR("application/json")) ||
+        (ct.len > 16 && ct.base[16] != ';' && ct.base[16] != ' ')) {
+        respond_http_error(g, req, 415, GW_JSONRPC_SERVER_ERROR,
+                           "Unsupported Media Type: Content-Type must be application/json", NULL, 0);
+        return;
+    }
+    gw_str_t pv = gw_http_header_find(hs, nh, GW_STR("mcp-protocol-version"));
+    if (pv.base != NULL && !version_supported(pv)) {
+        respond_http_error(g, req, 400, GW_JSONRPC_SERVER_ERROR,
+                           "Bad Request: Unsupported protocol version (supported versions: 2025-11-25, "
+                           "2025-06-18, 2025-03-26)",
+                           NULL, 0);
+        return;
+    }
+    gw_str_t body = gw_buf_str(&req->body);
+    if (gw_jsonrpc_is_batch(body)) {
+        /* Batches exist only in 2025-03-26 and no current client sends them. */
+        respond_http_error(g, req, 400, GW_JSONRPC_INVALID_REQUEST, "JSON-RPC batches are not supported", NULL, 0);
+        return;
+    }
+    gw_jsonrpc_msg_t msg;
+    const char *why = NULL;
+    int rc = gw_jsonrpc_parse(body, &msg, &why);
+    if (rc != GW_OK) {
+        bool parse = why != NULL && strcmp(why, "parse error") == 0;
+        respond_http_error(g, req, rc == GW_TOOBIG ? 413 : 400, parse ? GW_JSONRPC_PARSE_ERROR : GW_JSONRPC_INVALID_REQUEST,
+                           why ? why : "invalid JSON-RPC message", NULL, 0);
+        return;
+    }
+
+    if (msg.kind == GW_JSONRPC_REQUEST && gw_str_eq_lit(msg.method, "initialize")) {
+        mcp_req_t *r = req_new(g, req, route, OP_INIT);
+        r->msg = msg;
+        r->msg.method = gw_str(r->msg.method_buf, msg.method.len);
+        gw_str_t want;
+        gw_buf_t v;
+        gw_buf_init(&v, GW_MCP_SESSION_MAX_PROTOCOL);
+        if (gw_json_path_get(msg.params.len ? msg.params : GW_STR("{}"), "protocolVersion", &want) == GW_OK &&
+            gw_json_type(want) == GW_JSON_STRING && gw_json_string_unescape(want, &v) == GW_OK &&
+            version_supported(gw_buf_str(&v)))
+            gw_buf_append_str(&r->client_proto, gw_buf_str(&v));
+        else
+            gw_buf_append(&r->client_proto, supported_versions[0], strlen(supported_versions[0]));
+        gw_buf_free(&v);
+        r->legs = gw_calloc(route->n_backends ? route->n_backends : 1, sizeof(leg_t));
+        r->n_legs = route->n_backends;
+        for (size_t i = 0; i < route->n_backends; i++)
+            leg_init(&r->legs[i], r, &route->backends[i]);
+        if (r->n_legs == 0) {
+            finish(r);
+            return;
+        }
+        /* The client's own initialize goes to each backend, so its capabilities and requested
+         * version reach them and each negotiates for itself. */
+        start_legs(r, GW_STR("POST"));
+        return;
+    }
+
+    gw_str_t sid = gw_http_header_find(hs, nh, GW_STR("mcp-session-id"));
+    if (sid.base == NULL || sid.len == 0) {
+        respond_http_error(g, req, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required",
+                           NULL, 0);
+        return;
+    }
+    pthread_once(&default_once, default_keyring);
+    gw_mcp_session_t s;
+    gw_mcp_session_expect_t exp = {
+        .route = gw_str_c(route->name),
+        .subject = GW_STR_NULL,
+        .now = (int64_t)time(NULL),
+        .max_age = GW_MCP_SESSION_MAX_AGE_S,
+    };
+    rc = gw_mcp_session_open(keyring, sid, &exp, &s);
+    if (rc != GW_OK) {
+        gw_log_debug("mcp: route %s: session refused: %s", route->name, gw_mcp_session_strerror(rc));
+        respond_http_error(g, req, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
+        return;
+    }
+    mcp_req_t *r = req_new(g, req, route, OP_ACCEPTED);
+    r->msg = msg;
+    r->msg.method = gw_str(r->msg.method_buf, msg.method.len);
+    gw_buf_append_str(&r->client_proto, s.protocol_version);
+    legs_from_session(r, &s);
+    gw_mcp_session_free(&s);
+
+    switch (msg.kind) {
+    case GW_JSONRPC_NOTIFICATION:
+        /* initialized, cancelled, roots/list_changed, progress...: every backend of the session
+         * gets it; one that does not know the request id it names ignores it */
+        r->op = OP_ACCEPTED;
+        if (r->n_legs == 0) {
+            finish(r);
+            return;
+        }
+        start_legs(r, GW_STR("POST"));
+        return;
+    case GW_JSONRPC_RESPONSE:
+    case GW_JSONRPC_ERROR:
+        r->op = OP_ACCEPTED;
+        start_client_response(r);
+        return;
+    case GW_JSONRPC_REQUEST:
+        break;
+    }
+    gw_str_t m = r->msg.method;
+    if (gw_str_eq_lit(m, "ping")) {
+        r->op = OP_EMPTY;
+        for (size_t i = 0; i < r->n_legs; i++)
+            leg_free(&r->legs[i]);
+        r->n_legs = 0;
+        reply_result(r, GW_STR("{}"), NULL, 0);
+    } else if (gw_str_eq_lit(m, "tools/list")) {
+        start_list(r, "tools", "name", false, true);
+    } else if (gw_str_eq_lit(m, "prompts/list")) {
+        start_list(r, "prompts", "name", false, false);
+    } else if (gw_str_eq_lit(m, "resources/list")) {
+        start_list(r, "resources", "uri", true, false);
+    } else if (gw_str_eq_lit(m, "resources/templates/list")) {
+        start_list(r, "resourceTemplates", "uriTemplate", true, false);
+    } else if (gw_str_eq_lit(m, "tools/call") || gw_str_eq_lit(m, "prompts/get") ||
+               gw_str_eq_lit(m, "resources/read") || gw_str_eq_lit(m, "resources/subscribe") ||
+               gw_str_eq_lit(m, "resources/unsubscribe") || gw_str_eq_lit(m, "completion/complete")) {
+        r->op = OP_ROUTED;
+        start_routed(r);
+    } else if (gw_str_eq_lit(m, "logging/setLevel")) {
+        r->op = OP_EMPTY;
+        if (r->n_legs == 0) {
+            finish(r);
+            return;
+        }
+        start_legs(r, GW_STR("POST"));
+    } else {
+        char msgbuf[GW_JSONRPC_MAX_METHOD + 32];
+        snprintf(msgbuf, sizeof(msgbuf), "Method not found: %s", r->msg.method_buf);
+        fail_rpc(r, GW_JSONRPC_METHOD_NOT_FOUND, msgbuf);
+    }
+}
+
+static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route)
+{
+    gw_str_t sid = gw_http_header_find(req->headers, req->n_headers, GW_STR("mcp-session-id"));
+    if (sid.base == NULL || sid.len == 0) {
+        respond_http_error(g, req, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required",
+                           NULL, 0);
+        return;
+    }
+    pthread_once(&default_once, default_keyring);
+    gw_mcp_session_t s;
+    gw_mcp_session_expect_t exp = {
+        .route = gw_str_c(route->name),
+        .now = (int64_t)time(NULL),
+        .max_age = GW_MCP_SESSION_MAX_AGE_S,
+    };
+    if (gw_mcp_session_open(keyring, sid, &exp, &s) != GW_OK) {
+        respond_http_error(g, req, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
+        return;
+    }
+    mcp_req_t *r = req_new(g, req, route, OP_DELETE);
+    legs_from_session(r, &s);
+    gw_mcp_session_free(&s);
+    /* Stateless backends have nothing to terminate. The gateway keeps no list of deleted
+     * sessions (that would be per-session state shared by every replica); a deleted session is
+     * refused because its stateful backends answer 404 for their own deleted sessions. A
+     * deletion marker (a short-lived deny list of session digests in Redis, checked in open)
+     * would also cover sessions whose backends are all stateless. */
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_legs; i++) {
+        if (r->legs[i].sid.len == 0) {
+            leg_free(&r->legs[i]);
+            continue;
+        }
+        r->legs[k++] = r->legs[i];
+    }
+    r->n_legs = k;
+    if (k == 0) {
+        finish(r);
+        return;
+    }
+    r->pending = r->n_legs;
+    for (size_t i = 0; i < r->n_legs; i++)
+        leg_send(&r->legs[i], GW_STR("DELETE"), GW_STR_NULL);
+}
+
+void gw_mcp_handle(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route)
+{
+    pthread_once(&default_once, default_keyring);
+    gw_str_t origin = gw_http_header_find(req->headers, req->n_headers, GW_STR("origin"));
+    if (origin.base != NULL && !origin_allowed(origin)) {
+        respond_http_error(g, req, 403, GW_JSONRPC_SERVER_ERROR, "Forbidden: Origin not allowed", NULL, 0);
+        return;
+    }
+    if (gw_str_eq_lit(req->method, "POST")) {
+        handle_post(g, req, route);
+    } else if (gw_str_eq_lit(req->method, "DELETE")) {
+        handle_delete(g, req, route);
+    } else {
+        /* GET: no standalone stream yet. 405 is the spec's answer for "no stream offered", and
+         * clients then simply do without one. */
+        gw_http_header_t allow = {GW_STR("Allow"), GW_STR("POST, DELETE")};
+        respond_http_error(g, req, 405, GW_JSONRPC_SERVER_ERROR, "Method Not Allowed", &allow, 1);
+    }
+}
+
+bool gw_mcp_owns(const gw_http_req_t *req)
+{
+    return req->data != NULL && *(const void *const *)req->data == &mcp_tag;
+}
+
+void gw_mcp_on_abort(gw_http_req_t *req)
+{
+    mcp_req_t *r = req->data;
+    if (r == NULL)
+        return;
+    r->aborted = true;
+    for (size_t i = 0; i < r->n_legs; i++) {
+        leg_t *l = &r->legs[i];
+        if (l->active && l->up != NULL)
+            gw_upstream_cancel(l->up);
+        l->up = NULL;
+        l->active = false;
+    }
+    r->pending = 0;
+    finish(r);
+}
+
+void gw_mcp_on_drain(gw_http_req_t *req)
+{
+    mcp_req_t *r = req->data;
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n_legs; i++) {
+        leg_t *l = &r->legs[i];
+        if (l->paused && l->up != NULL) {
+            l->paused = false;
+            gw_upstream_resume(l->up);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+/* The MCP gateway's Streamable HTTP endpoint: one MCPRoute path served on the main listener,
+ * aggregating the route's MCP servers (initialize fan-out, merged lists with "<backend>__" names,
+ * routed calls relayed as JSON or SSE event by event). The gateway keeps no per-session state:
+ * everything a session needs travels in the sealed Mcp-Session-Id (mcp/session.h). */
+#ifndef GW_MCP_PROXY_H
+#define GW_MCP_PROXY_H
+
+#include "config/config.h"
+#include "gateway/gateway.h"
+
+/* Upstream calls get the route timeout; MCPRoute has no timeout field, so this is the default
+ * (tools may run for a long time; a client disconnect cancels earlier). */
+#define GW_MCP_DEFAULT_TIMEOUT_MS (30ull * 60 * 1000)
+/* A session older than this is refused with 404 and the client initializes again. */
+#define GW_MCP_SESSION_MAX_AGE_S (24 * 3600)
+/* Pages drained from one backend for one list call (nextCursor loops end here). */
+#define GW_MCP_MAX_PAGES 64
+/* Body of one backend answer gathered before merging (lists, initialize). */
+#define GW_MCP_MAX_BACKEND_BODY (32u << 20)
+
+/* Process-wide setup on the main thread before any worker serves MCP. seeds_csv: comma-separated
+ * session seeds (each >= 16 bytes; the first seals, all open) or NULL for a random per-process
+ * seed, in which case a warning says that sessions do not survive a restart nor span replicas
+ * (when warn is true, i.e. MCP routes are configured). allowed_origins_csv: extra Origin values
+ * accepted besides localhost ones (exact "scheme://host[:port]"), NULL for none. Returns GW_OK or
+ * GW_EINVAL with a message in *why (static text, never a seed byte). Calling it again replaces
+ * the settings; only before workers start. */
+int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, bool warn, const char **why);
+/* Releases what setup made (end of process). */
+void gw_mcp_proxy_shutdown(void);
+
+/* The MCPRoute serving this exact request path in config c, or NULL. */
+const gw_mcp_route_t *gw_mcp_route_for(const gw_config_t *c, gw_str_t path);
+
+/* Serves one request on route (which must belong to g->config). The handler owns the request
+ * from here; req->data holds its state until the response ends. */
+void gw_mcp_handle(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route);
+
+/* Whether req->data is MCP state (its first member is the MCP tag), for the gateway's on_abort
+ * and on_drain dispatch. */
+bool gw_mcp_owns(const gw_http_req_t *req);
+void gw_mcp_on_abort(gw_http_req_t *req);
+void gw_mcp_on_drain(gw_http_req_t *req);
+
+#endif

@@ -1,0 +1,333 @@
+// End-to-end: the MCP gateway (MCPRoute at /mcp) in front of two MCP servers written here with the
+// official SDK (one stateful answering with SSE, one stateless answering with JSON), driven by the
+// SDK's own Client over Streamable HTTP. Covers initialize aggregation, prefixed names, routed
+// calls, prompts, resources and templates, tool filtering, JSON-RPC errors, progress streamed in
+// order, transport checks, sealed sessions (tampered -> 404, DELETE -> 404) and --mcp-json.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+
+import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+
+import { startGateway, freePort } from './lib/gateway.mjs';
+
+const WEATHER_KEY = 'weather-key-e2e-7d1c';
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function weatherServer() {
+  const s = new McpServer({ name: 'weather', version: '1.0.0' }, { instructions: 'Weather: ask for forecasts.' });
+  s.registerTool('get_forecast', { description: 'forecast', inputSchema: { city: z.string() } },
+    async ({ city }) => ({ content: [{ type: 'text', text: `Sunny in ${city}` }] }));
+  s.registerTool('slow_count', { description: 'counts with progress', inputSchema: { n: z.number() } },
+    async ({ n }, extra) => {
+      const token = extra._meta?.progressToken;
+      for (let i = 1; i <= n; i++) {
+        if (token !== undefined) {
+          await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: i, total: n } });
+        }
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      return { content: [{ type: 'text', text: `counted to ${n}` }] };
+    });
+  s.registerTool('secret_tool', { description: 'filtered out by the route' },
+    async () => ({ content: [{ type: 'text', text: 'should never run' }] }));
+  s.registerPrompt('greeting', { description: 'greets', argsSchema: { name: z.string() } },
+    ({ name }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `Hello, ${name}!` } }] }));
+  s.registerResource('cities', 'weather://cities', { mimeType: 'text/plain' },
+    async (uri) => ({ contents: [{ uri: uri.href, text: 'Paris,Oslo' }] }));
+  s.registerResource('city', new ResourceTemplate('weather://city/{name}', { list: undefined }), {},
+    async (uri, { name }) => ({ contents: [{ uri: uri.href, text: `city ${name}` }] }));
+  return s;
+}
+
+function notesServer() {
+  const s = new McpServer({ name: 'notes', version: '1.0.0' }, { instructions: 'Notes: keep notes.' });
+  s.registerTool('add_note', { description: 'adds', inputSchema: { text: z.string() } },
+    async ({ text }) => ({ content: [{ type: 'text', text: `noted: ${text}` }] }));
+  s.registerTool('echo', { description: 'filtered by the regex', inputSchema: { text: z.string() } },
+    async ({ text }) => ({ content: [{ type: 'text', text }] }));
+  s.registerPrompt('summarize', { description: 'summarizes' },
+    () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'Summarize the notes.' } }] }));
+  s.registerResource('all', 'notes://all', { mimeType: 'text/plain' },
+    async (uri) => ({ contents: [{ uri: uri.href, text: 'note one' }] }));
+  return s;
+}
+
+// Stateful server: one transport per session, 404 for unknown sessions, the API key required.
+function startWeather() {
+  const transports = new Map();
+  const seen = { deletes: 0, keys: new Set() };
+  const srv = http.createServer(async (req, res) => {
+    seen.keys.add(req.headers['x-api-key']);
+    if (req.headers['x-api-key'] !== WEATHER_KEY) {
+      res.writeHead(401).end();
+      return;
+    }
+    const body = req.method === 'POST' ? JSON.parse(await readBody(req)) : undefined;
+    const sid = req.headers['mcp-session-id'];
+    if (req.method === 'DELETE') seen.deletes++;
+    if (sid && transports.has(sid)) {
+      await transports.get(sid).handleRequest(req, res, body);
+      return;
+    }
+    if (!sid && req.method === 'POST' && isInitializeRequest(body)) {
+      const t = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => transports.set(id, t),
+      });
+      t.onclose = () => { if (t.sessionId) transports.delete(t.sessionId); };
+      await weatherServer().connect(t);
+      await t.handleRequest(req, res, body);
+      return;
+    }
+    res.writeHead(sid ? 404 : 400, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }));
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, port: srv.address().port, seen })));
+}
+
+// Stateless server answering with plain JSON; GET is 405.
+function startNotes() {
+  const srv = http.createServer(async (req, res) => {
+    if (req.method !== 'POST') {
+      res.writeHead(405).end();
+      return;
+    }
+    const body = JSON.parse(await readBody(req));
+    const s = notesServer();
+    const t = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('close', () => { t.close(); s.close(); });
+    await s.connect(t);
+    await t.handleRequest(req, res, body);
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, port: srv.address().port })));
+}
+
+function yaml(port, weatherPort, notesPort) {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: aigw-e2e, namespace: default}
+spec:
+  gatewayClassName: aigw-e2e
+  listeners: [{name: http, protocol: HTTP, port: ${port}}]
+---
+apiVersion: aigateway.envoyproxy.io/v1alpha1
+kind: MCPRoute
+metadata: {name: mcp-route, namespace: default}
+spec:
+  parentRefs: [{name: aigw-e2e, kind: Gateway, group: gateway.networking.k8s.io}]
+  path: /mcp
+  backendRefs:
+    - name: weather
+      kind: Backend
+      group: gateway.envoyproxy.io
+      path: /mcp
+      toolSelector: {include: [get_forecast, slow_count]}
+      securityPolicy: {apiKey: {inline: ${WEATHER_KEY}, header: X-Api-Key}}
+    - name: notes
+      kind: Backend
+      group: gateway.envoyproxy.io
+      path: /mcp
+      toolSelector: {includeRegex: ["^add_"]}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: weather, namespace: default}
+spec: {endpoints: [{ip: {address: 127.0.0.1, port: ${weatherPort}}}]}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: notes, namespace: default}
+spec: {endpoints: [{ip: {address: 127.0.0.1, port: ${notesPort}}}]}
+`;
+}
+
+let weather, notes, gw;
+
+before(async () => {
+  weather = await startWeather();
+  notes = await startNotes();
+  const port = await freePort();
+  gw = await startGateway({ port, config: yaml(port, weather.port, notes.port) });
+});
+
+after(async () => {
+  await gw?.close();
+  weather?.srv.close();
+  notes?.srv.close();
+  weather?.srv.closeAllConnections?.();
+  notes?.srv.closeAllConnections?.();
+});
+
+async function connect(url = `${gw.url}/mcp`) {
+  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(url));
+  await client.connect(transport);
+  return { client, transport };
+}
+
+// A raw POST on the gateway's endpoint, for what the SDK would never send.
+async function post(body, headers = {}) {
+  const res = await fetch(`${gw.url}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+test('initialize aggregates both servers: gateway serverInfo, merged capabilities, instructions', async () => {
+  const { client, transport } = await connect();
+  assert.equal(client.getServerVersion().name, 'aigw');
+  const caps = client.getServerCapabilities();
+  assert.ok(caps.tools && caps.prompts && caps.resources, JSON.stringify(caps));
+  const ins = client.getInstructions();
+  assert.match(ins, /Weather: ask for forecasts\./);
+  assert.match(ins, /Notes: keep notes\./);
+  assert.match(transport.sessionId, /^[A-Za-z0-9_-]+$/);
+  assert.ok(weather.seen.keys.has(WEATHER_KEY));
+  await client.close();
+});
+
+test('tools/list: prefixed names, filtered by include and includeRegex', async () => {
+  const { client } = await connect();
+  const names = (await client.listTools()).tools.map((t) => t.name).sort();
+  assert.deepEqual(names, ['notes__add_note', 'weather__get_forecast', 'weather__slow_count']);
+  await client.close();
+});
+
+test('tools/call is routed by prefix, result intact; JSON and SSE backends', async () => {
+  const { client } = await connect();
+  const a = await client.callTool({ name: 'weather__get_forecast', arguments: { city: 'Paris' } });
+  assert.deepEqual(a.content, [{ type: 'text', text: 'Sunny in Paris' }]);
+  const b = await client.callTool({ name: 'notes__add_note', arguments: { text: 'milk' } });
+  assert.deepEqual(b.content, [{ type: 'text', text: 'noted: milk' }]);
+  await client.close();
+});
+
+test('filtered or unknown tools are JSON-RPC -32602; unknown method -32601', async () => {
+  const { client, transport } = await connect();
+  for (const name of ['weather__secret_tool', 'notes__echo', 'nosuch__tool', 'get_forecast']) {
+    await assert.rejects(client.callTool({ name, arguments: {} }), (e) => e.code === -32602, name);
+  }
+  const r = await post({ jsonrpc: '2.0', id: 'x1', method: 'tasks/list', params: {} },
+    { 'mcp-session-id': transport.sessionId, 'mcp-protocol-version': '2025-11-25' });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.id, 'x1');
+  assert.equal(r.json.error.code, -32601);
+  const p = await post({ jsonrpc: '2.0', id: 7, method: 'ping' }, { 'mcp-session-id': transport.sessionId });
+  assert.deepEqual(p.json, { jsonrpc: '2.0', id: 7, result: {} });
+  await client.close();
+});
+
+test('prompts: list prefixed, get routed', async () => {
+  const { client } = await connect();
+  const names = (await client.listPrompts()).prompts.map((p) => p.name).sort();
+  assert.deepEqual(names, ['notes__summarize', 'weather__greeting']);
+  const g = await client.getPrompt({ name: 'weather__greeting', arguments: { name: 'Ada' } });
+  assert.equal(g.messages[0].content.text, 'Hello, Ada!');
+  await assert.rejects(client.getPrompt({ name: 'weather__nope' }), (e) => e.code !== undefined);
+  await client.close();
+});
+
+test('resources and templates: URIs prefixed with "<backend>+", templates still match', async () => {
+  const { client } = await connect();
+  const uris = (await client.listResources()).resources.map((r) => r.uri).sort();
+  assert.deepEqual(uris, ['notes+notes://all', 'weather+weather://cities']);
+  const tpl = (await client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+  assert.deepEqual(tpl, ['weather+weather://city/{name}']);
+  const r1 = await client.readResource({ uri: 'weather+weather://cities' });
+  assert.equal(r1.contents[0].text, 'Paris,Oslo');
+  const r2 = await client.readResource({ uri: 'weather+weather://city/Oslo' });
+  assert.equal(r2.contents[0].text, 'city Oslo');
+  const r3 = await client.readResource({ uri: 'notes+notes://all' });
+  assert.equal(r3.contents[0].text, 'note one');
+  await client.close();
+});
+
+test('progress notifications are streamed in order before the result', async () => {
+  const { client } = await connect();
+  const seen = [];
+  const res = await client.callTool({ name: 'weather__slow_count', arguments: { n: 4 } }, undefined,
+    { onprogress: (p) => seen.push(p.progress) });
+  assert.deepEqual(seen, [1, 2, 3, 4]);
+  assert.equal(res.content[0].text, 'counted to 4');
+  await client.close();
+});
+
+test('transport checks: 403 Origin, 406 Accept, 415 Content-Type, 400 bad JSON / version / batch, 405 GET', async () => {
+  const init = { jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+  assert.equal((await post(init, { origin: 'http://evil.example' })).status, 403);
+  assert.equal((await post(init, { accept: 'application/json' })).status, 406);
+  assert.equal((await post(init, { 'content-type': 'text/plain' })).status, 415);
+  const bad = await post('{"jsonrpc":', {});
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.code, -32700);
+  assert.equal((await post(init, { 'mcp-protocol-version': '1999-01-01' })).status, 400);
+  assert.equal((await post([init], {})).status, 400);
+  const get = await fetch(`${gw.url}/mcp`, { headers: { accept: 'text/event-stream' } });
+  assert.equal(get.status, 405);
+  await get.text();
+  // A localhost Origin is fine, and a raw initialize gets the negotiated version and a session id.
+  const ok = await post(init, { origin: 'http://localhost:6274' });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.json.result.protocolVersion, '2025-06-18');
+  assert.ok(ok.headers.get('mcp-session-id'));
+});
+
+test('sessions: missing -> 400, tampered -> 404, DELETE -> then 404', async () => {
+  const { client, transport } = await connect();
+  const sid = transport.sessionId;
+  const list = { jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} };
+  assert.equal((await post(list, {})).status, 400);
+  const flip = sid.slice(0, -2) + (sid.at(-2) === 'A' ? 'B' : 'A') + sid.at(-1);
+  assert.equal((await post(list, { 'mcp-session-id': flip })).status, 404);
+  assert.equal((await post(list, { 'mcp-session-id': sid })).status, 200);
+  const deletes = weather.seen.deletes;
+  await transport.terminateSession();
+  assert.equal(weather.seen.deletes, deletes + 1);
+  const after = await post(list, { 'mcp-session-id': sid });
+  assert.equal(after.status, 404);
+  await client.close();
+});
+
+test('--mcp-json: the mcpServers JSON serves the same /mcp route', async () => {
+  const cfg = {
+    mcpServers: {
+      weather: { type: 'http', url: `http://127.0.0.1:${weather.port}/mcp`, headers: { 'X-Api-Key': WEATHER_KEY },
+        includeTools: ['get_forecast'] },
+      notes: { url: `http://127.0.0.1:${notes.port}/mcp` },
+      local: { command: 'some-stdio-server' },
+    },
+  };
+  const g2 = await startGateway({ args: ['--mcp-json', JSON.stringify(cfg)] });
+  try {
+    const client = new Client({ name: 'e2e', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${g2.url}/mcp`)));
+    const names = (await client.listTools()).tools.map((t) => t.name).sort();
+    assert.deepEqual(names, ['notes__add_note', 'notes__echo', 'weather__get_forecast']);
+    const r = await client.callTool({ name: 'notes__echo', arguments: { text: 'hi' } });
+    assert.equal(r.content[0].text, 'hi');
+    await client.close();
+  } finally {
+    await g2.close();
+  }
+});
