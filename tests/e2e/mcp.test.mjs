@@ -15,7 +15,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
-import { startGateway, freePort } from './lib/gateway.mjs';
+import { startGateway, freePort, closedPort, T } from './lib/gateway.mjs';
+import { assertNoSanitizerReport, shutdownTest } from './lib/common.mjs';
 
 const WEATHER_KEY = 'weather-key-e2e-7d1c';
 
@@ -328,6 +329,64 @@ test('--mcp-json: the mcpServers JSON serves the same /mcp route', async () => {
     assert.equal(r.content[0].text, 'hi');
     await client.close();
   } finally {
-    await g2.close();
+    const ex = await g2.stop({ timeoutMs: T(10_000) });
+    assert.equal(ex.code, 0);
+    assertNoSanitizerReport(g2);
   }
 });
+
+test('a backend that fails initialize is left out; all failing -> JSON-RPC error', async () => {
+  const dead = await closedPort();
+  const cfg = (deadOnly) => ({
+    mcpServers: deadOnly ? { gone: { url: `http://127.0.0.1:${dead}/mcp` } }
+      : { gone: { url: `http://127.0.0.1:${dead}/mcp` }, notes: { url: `http://127.0.0.1:${notes.port}/mcp` } },
+  });
+  const g3 = await startGateway({ args: ['--mcp-json', JSON.stringify(cfg(false))] });
+  const g4 = await startGateway({ args: ['--mcp-json', JSON.stringify(cfg(true))] });
+  try {
+    const client = new Client({ name: 'e2e', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${g3.url}/mcp`)));
+    const names = (await client.listTools()).tools.map((t) => t.name).sort();
+    assert.deepEqual(names, ['notes__add_note', 'notes__echo']);
+    await client.close();
+    const c2 = new Client({ name: 'e2e', version: '1.0.0' });
+    await assert.rejects(c2.connect(new StreamableHTTPClientTransport(new URL(`${g4.url}/mcp`))),
+      (e) => e.code === -32603);
+  } finally {
+    for (const g of [g3, g4]) {
+      const ex = await g.stop({ timeoutMs: T(10_000) });
+      assert.equal(ex.code, 0);
+      assertNoSanitizerReport(g);
+    }
+  }
+});
+
+test('a client that disconnects mid-call cancels the upstream request', async () => {
+  const { client, transport } = await connect();
+  const sid = transport.sessionId;
+  const ac = new AbortController();
+  const closed = new Promise((resolve) => weather.srv.once('request', (req, res) => res.on('close', resolve)));
+  const p = fetch(`${gw.url}/mcp`, {
+    method: 'POST',
+    signal: ac.signal,
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+      'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call',
+      params: { name: 'weather__slow_count', arguments: { n: 200 } } }),
+  }).then((r) => r.text()).catch(() => 'aborted');
+  await new Promise((r) => setTimeout(r, 200));
+  ac.abort();
+  assert.equal(await p, 'aborted');
+  // The backend's response ends well before its 200 * 30 ms would have.
+  const t0 = Date.now();
+  await closed;
+  assert.ok(Date.now() - t0 < 3000);
+  await client.close();
+});
+
+test('no backend API key in the gateway output', () => {
+  assert.ok(!gw.stderr.includes(WEATHER_KEY));
+  assert.ok(!JSON.stringify(gw.logs).includes(WEATHER_KEY));
+});
+
+shutdownTest(() => [gw]);
