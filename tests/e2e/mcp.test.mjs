@@ -12,7 +12,7 @@ import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mc
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, CreateMessageRequestSchema, CreateMessageResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 import { startGateway, freePort, closedPort, T } from './lib/gateway.mjs';
@@ -43,6 +43,13 @@ function weatherServer() {
         await new Promise((r) => setTimeout(r, 30));
       }
       return { content: [{ type: 'text', text: `counted to ${n}` }] };
+    });
+  s.registerTool('ask_client', { description: 'asks the client to sample' },
+    async (extra) => {
+      const r = await extra.sendRequest({ method: 'sampling/createMessage',
+        params: { messages: [{ role: 'user', content: { type: 'text', text: 'meaning?' } }], maxTokens: 5 } },
+      CreateMessageResultSchema);
+      return { content: [{ type: 'text', text: `client said ${r.content.text}` }] };
     });
   s.registerTool('secret_tool', { description: 'filtered out by the route' },
     async () => ({ content: [{ type: 'text', text: 'should never run' }] }));
@@ -137,7 +144,7 @@ spec:
       kind: Backend
       group: gateway.envoyproxy.io
       path: /mcp
-      toolSelector: {include: [get_forecast, slow_count]}
+      toolSelector: {include: [get_forecast, slow_count, ask_client]}
       securityPolicy: {apiKey: {inline: ${WEATHER_KEY}, header: X-Api-Key}}
     - name: notes
       kind: Backend
@@ -210,7 +217,7 @@ test('initialize aggregates both servers: gateway serverInfo, merged capabilitie
 test('tools/list: prefixed names, filtered by include and includeRegex', async () => {
   const { client } = await connect();
   const names = (await client.listTools()).tools.map((t) => t.name).sort();
-  assert.deepEqual(names, ['notes__add_note', 'weather__get_forecast', 'weather__slow_count']);
+  assert.deepEqual(names, ['notes__add_note', 'weather__ask_client', 'weather__get_forecast', 'weather__slow_count']);
   await client.close();
 });
 
@@ -270,6 +277,23 @@ test('progress notifications are streamed in order before the result', async () 
     { onprogress: (p) => seen.push(p.progress) });
   assert.deepEqual(seen, [1, 2, 3, 4]);
   assert.equal(res.content[0].text, 'counted to 4');
+  await client.close();
+});
+
+test('server-to-client requests: sampling reaches the client with a rewritten id and the answer reaches the backend', async () => {
+  const client = new Client({ name: 'e2e', version: '1.0.0' }, { capabilities: { sampling: {} } });
+  const ids = [];
+  client.setRequestHandler(CreateMessageRequestSchema, async (req, extra) => {
+    ids.push(extra.requestId);
+    assert.equal(req.params.messages[0].content.text, 'meaning?');
+    return { model: 'm', role: 'assistant', content: { type: 'text', text: '42' } };
+  });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
+  const r = await client.callTool({ name: 'weather__ask_client', arguments: {} });
+  assert.equal(r.content[0].text, 'client said 42');
+  // The id the client saw names the backend and carries the backend's own id.
+  assert.equal(ids.length, 1);
+  assert.match(String(ids[0]), /^weather__\d+$/);
   await client.close();
 });
 
