@@ -18,8 +18,11 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-# Node packages for the end-to-end tests (official client SDKs), from the lock file.
-if [ -f tests/e2e/package-lock.json ] && [ ! -d tests/e2e/node_modules ]; then
-    echo "deps: npm ci (tests/e2e)"
-    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# Node packages for the end-to-end tests (official client SDKs) and the MCP conformance suite
+# (which brings its own Node 22 as an npm package), from the lock files.
+for d in tests/e2e tests/mcp-conformance; do
+    if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules" ]; then
+        echo "deps: npm ci ($d)"
+        (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+done

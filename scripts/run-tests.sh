@@ -68,6 +68,21 @@ echo "== end-to-end tests (ASan+UBSan build)"
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     AIGW_E2E_SANITIZED=1 run_e2e build-asan/aigw e2e-asan
 
+echo "== MCP conformance (official suite, aigw in front of the project's fixture server)"
+if [ -x tests/mcp-conformance/run.sh ] || [ -f tests/mcp-conformance/run.sh ]; then
+    out=$(bash tests/mcp-conformance/run.sh --target aigw 2>&1); rc=$?
+    printf '%s\n' "$out" | grep -E '^(FAIL|XFAIL|SKIP)' | head -50
+    p=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' | tail -1)
+    f=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' | tail -1)
+    echo "  mcp-conformance: ${p:-0} passed, ${f:-0} failed"
+    passed=$((passed + ${p:-0}))
+    if [ "$rc" -ne 0 ] || [ "${f:-0}" -ne 0 ]; then
+        printf '%s\n' "$out" | tail -40
+        note_fail "mcp-conformance (exit $rc, ${f:-?} failed)"
+        [ "${f:-0}" -gt 1 ] && failed=$((failed + f - 1))
+    fi
+fi
+
 echo "== fuzz (short runs)"
 if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
     if make -s fuzz >/tmp/aigw-build-fuzz.log 2>&1; then
