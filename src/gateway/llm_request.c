@@ -160,6 +160,8 @@ static void complete(llm_req_t *r, int how)
     }
     gw_metrics_count_request(g->metrics, endpoint_label(r->op), status);
 
+    if (gw_access_log_enabled && r->backend && r->t_upstream_start)
+        snprintf(r->upstream_host, sizeof(r->upstream_host), "%s:%u", r->backend->host, (unsigned)r->backend->port);
     gw_access_log_entry_t e = {
         .start_time_us = http->start_wall_us,
         .method = http->method,
@@ -308,10 +310,11 @@ static bool try_again(llm_req_t *r, int outcome, int status)
 
 static bool hop_by_hop(gw_str_t name)
 {
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
-                                        "te", "trailer", "upgrade", "content-length", "date"};
+    static const gw_str_t names[] = {GW_STR("connection"), GW_STR("keep-alive"), GW_STR("proxy-connection"),
+                                     GW_STR("transfer-encoding"), GW_STR("te"), GW_STR("trailer"),
+                                     GW_STR("upgrade"), GW_STR("content-length"), GW_STR("date")};
     for (size_t i = 0; i < GW_ARRAY_SIZE(names); i++)
-        if (gw_str_case_eq(name, gw_str_c(names[i])))
+        if (name.len == names[i].len && gw_str_case_eq(name, names[i]))
             return true;
     return false;
 }
@@ -710,7 +713,7 @@ static void send_upstream(llm_req_t *r)
         .idle_ms = g->opts->stream_idle_timeout_ms,
     };
     r->t_upstream_start = uv_hrtime();
-    snprintf(r->upstream_host, sizeof(r->upstream_host), "%s:%u", b->host, (unsigned)b->port);
+    r->upstream_host[0] = '\0'; /* formatted at the end, only when the access log wants it */
     r->up = gw_upstream_send(g->upstream, &target, &ureq, &to, &upstream_cbs, r);
     gw_auth_result_free(&auth);
     gw_buf_free(&host);
@@ -739,10 +742,22 @@ void gw_llm_request_start(gw_gateway_t *g, gw_http_req_t *http, gw_operation_t o
         memcpy(r->request_id, rid.base, rid.len);
         r->request_id[rid.len] = '\0';
     } else {
+        /* a random UUIDv4, formatted by hand (this runs for every request without an id) */
+        static const char hex[] = "0123456789abcdef";
         uint64_t a = gw_gateway_random(g), b = gw_gateway_random(g);
-        snprintf(r->request_id, sizeof(r->request_id), "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%04" PRIx64
-                 "-%012" PRIx64, a >> 32, (a >> 16) & 0xffff, a & 0xfff, (b >> 48 & 0x3fff) | 0x8000,
-                 (uint64_t)(b & 0xffffffffffffULL));
+        unsigned char raw[16];
+        memcpy(raw, &a, 8);
+        memcpy(raw + 8, &b, 8);
+        raw[6] = (unsigned char)((raw[6] & 0x0f) | 0x40);
+        raw[8] = (unsigned char)((raw[8] & 0x3f) | 0x80);
+        char *o = r->request_id;
+        for (int i = 0; i < 16; i++) {
+            if (i == 4 || i == 6 || i == 8 || i == 10)
+                *o++ = '-';
+            *o++ = hex[raw[i] >> 4];
+            *o++ = hex[raw[i] & 15];
+        }
+        *o = '\0';
     }
     r->request_id_s = gw_str_c(r->request_id);
 

@@ -350,7 +350,16 @@ int gw_http_response_head(gw_http_req_t *req, int status, const gw_http_header_t
     req->status = status;
     gw_buf_t *h = &c->head;
     gw_buf_reset(h);
-    gw_buf_appendf(h, "HTTP/1.%d %d %s\r\n", req->http_minor >= 1 ? 1 : 0, status, gw_http_reason(status));
+    /* formatted by hand: this runs for every response */
+    char line[16] = "HTTP/1.1 000 ";
+    line[7] = req->http_minor >= 1 ? '1' : '0';
+    line[9] = (char)('0' + (status / 100) % 10);
+    line[10] = (char)('0' + (status / 10) % 10);
+    line[11] = (char)('0' + status % 10);
+    gw_buf_append(h, line, 13);
+    const char *reason = gw_http_reason(status);
+    gw_buf_append(h, reason, strlen(reason));
+    gw_buf_append_lit(h, "\r\n");
     for (size_t i = 0; i < n_headers; i++) {
         gw_buf_append_str(h, headers[i].name);
         gw_buf_append_lit(h, ": ");
@@ -404,7 +413,16 @@ int gw_http_response_body(gw_http_req_t *req, const char *p, size_t n)
     }
     char size_line[24];
     if (c->chunked) {
-        int l = snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
+        static const char hex[] = "0123456789abcdef";
+        char digits[16];
+        int nd = 0;
+        for (size_t v = n; v; v >>= 4)
+            digits[nd++] = hex[v & 15];
+        int l = 0;
+        while (nd)
+            size_line[l++] = digits[--nd];
+        size_line[l++] = '\r';
+        size_line[l++] = '\n';
         bufs[nb++] = uv_buf_init(size_line, (unsigned)l);
     }
     bufs[nb++] = uv_buf_init((char *)p, (unsigned)n);

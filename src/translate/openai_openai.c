@@ -128,10 +128,30 @@ static int tr_response_head(gw_translator_t *t, int status, gw_str_t content_typ
     return GW_OK;
 }
 
+/* True when the chunk has a non-null "usage" member (a cheap byte scan: a false positive only
+ * costs a parse, and a chunk is never skipped when it could carry usage). */
+static bool chunk_may_have_usage(gw_str_t d)
+{
+    const char *p = d.base, *end = d.base + d.len;
+    while ((p = memmem(p, (size_t)(end - p), "\"usage\"", 7)) != NULL) {
+        const char *q = p + 7;
+        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n' || *q == ':'))
+            q++;
+        if (q < end && *q != 'n')
+            return true;
+        p += 7;
+    }
+    return false;
+}
+
 static int on_sse_event(void *ud, const gw_sse_event_t *ev)
 {
     openai_tr_t *o = ud;
     if (ev->data.len == 0 || gw_str_eq_lit(ev->data, "[DONE]"))
+        return GW_OK;
+    /* Every chunk names the model and only the last carries usage: parse the first chunk (for the
+     * model) and chunks that may carry usage, and skip the JSON work for the rest. */
+    if (o->base.response_model.len && !chunk_may_have_usage(ev->data))
         return GW_OK;
     gw_buf_t model;
     gw_buf_init(&model, 1024);
