@@ -42,6 +42,7 @@ typedef struct {
     uint64_t drain_timeout_ms;
     const char *tls_cert; /* --tls-cert / --tls-key: PEM files for the listener (over the config's) */
     const char *tls_key;
+    const char *config_home; /* --config-home (AIGW_CONFIG_HOME): where the default config.yaml is */
     const char *mcp_config;       /* MCP hook: --mcp-config FILE */
     const char *mcp_json;         /* MCP hook: --mcp-json JSON */
     const char *mcp_session_seed; /* MCP hook: --mcp-session-seed, else AIGW_MCP_SESSION_SEEDS */
@@ -82,6 +83,7 @@ static const char *const usage_run =
     "when it exists, else auto-configuration from the environment (see `aigw help`).\n"
     "\n"
     "Flags:\n"
+    "  --config-home DIR          where the default config.yaml is looked for (AIGW_CONFIG_HOME, ~/.config/aigw)\n"
     "  --port N                   listener port (default: the Gateway listener's, else 1975)\n"
     "  --admin-port N             admin port for /health and /metrics (default 1064)\n"
     "  --listen-address ADDR      address to bind both listeners to (default 0.0.0.0)\n"
@@ -387,6 +389,7 @@ static gw_config_t *load_config(const run_opts_t *o, char **used_path)
         gw_buf_t xerr;
         gw_buf_init(&xerr, 4096);
         if (gw_xdg_dirs_resolve(&dirs, NULL, &xerr) == GW_OK &&
+            (o->config_home == NULL || gw_xdg_set(dirs.config_home, o->config_home, NULL, &xerr) == GW_OK) &&
             gw_xdg_default_config(&dirs, default_path, sizeof(default_path)))
             path = default_path;
         gw_buf_free(&xerr);
@@ -683,6 +686,8 @@ int main(int argc, char **argv)
             bad = parse_int(v, 0, 65535, &o.admin_port), i++;
         } else if (strcmp(a, "--listen-address") == 0) {
             o.listen_address = v, i++;
+        } else if (strcmp(a, "--config-home") == 0) {
+            o.config_home = v, i++;
         } else if (strcmp(a, "--tls-cert") == 0) {
             o.tls_cert = v, i++;
         } else if (strcmp(a, "--tls-key") == 0) {
