@@ -366,14 +366,15 @@ static void each_param(gw_str_t q, param_fn fn, void *ud)
 
 static gw_str_t query_of(gw_str_t target)
 {
-    const char *q = target.len ? memchr(target.base, '?', target.len) : NULL;
-    if (q == NULL)
+    size_t i = 0;
+    while (i < target.len && target.base[i] != '?' && target.base[i] != '#')
+        i++;
+    if (i == target.len || target.base[i] == '#')
         return GW_STR_NULL;
-    gw_str_t r = gw_str(q + 1, target.len - (size_t)(q + 1 - target.base));
-    const char *hash = r.len ? memchr(r.base, '#', r.len) : NULL;
-    if (hash)
-        r.len = (size_t)(hash - r.base);
-    return r;
+    size_t s = ++i;
+    while (i < target.len && target.base[i] != '#')
+        i++;
+    return gw_str(target.base + s, i - s);
 }
 
 /* Whether the raw (percent-encoded) name decodes to want. */
@@ -1628,17 +1629,17 @@ static bool qp_strip(gw_str_t raw_name, gw_str_t raw_value, size_t start, size_t
 int gw_mcp_auth_strip_query(const gw_mcp_route_t *route, gw_str_t target, gw_buf_t *out)
 {
     const gw_mcp_api_key_auth_t *k = route ? route->api_key_auth : NULL;
-    const char *qm = target.len ? memchr(target.base, '?', target.len) : NULL;
-    if (k == NULL || !k->sanitize || k->n_params == 0 || qm == NULL)
+    size_t qm = 0;
+    while (qm < target.len && target.base[qm] != '?' && target.base[qm] != '#')
+        qm++;
+    if (k == NULL || !k->sanitize || k->n_params == 0 || qm == target.len || target.base[qm] == '#')
         return gw_buf_append_str(out, target);
+    /* The fragment goes too: a request target never carries one (RFC 9112 §3.2). */
     gw_buf_t b;
     gw_buf_init(&b, GW_BUF_UNLIMITED);
-    gw_buf_append(&b, target.base, (size_t)(qm - target.base));
+    gw_buf_append(&b, target.base, qm);
     qp_strip_t s = {k, query_of(target), &b, true};
     each_param(s.q, qp_strip, &s);
-    const char *hash = memchr(qm, '#', target.len - (size_t)(qm - target.base));
-    if (hash)
-        gw_buf_append(&b, hash, target.len - (size_t)(hash - target.base));
     int rc = gw_buf_append_str(out, gw_buf_str(&b));
     gw_buf_free(&b);
     return rc;

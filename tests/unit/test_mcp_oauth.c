@@ -1238,6 +1238,8 @@ static void test_forwarding(void **state)
         {"/mcp?api_key=k1", "/mcp"},
         {"/mcp", "/mcp"},
         {"/mcp?api_keyx=1", "/mcp?api_keyx=1"},
+        {"/mcp?api_key=1#?api_key=2", "/mcp"},
+        {"/mcp#x?api_key=1", "/mcp#x?api_key=1"},
     };
     for (size_t i = 0; i < GW_ARRAY_SIZE(qs); i++) {
         gw_buf_reset(&q);
@@ -1310,6 +1312,7 @@ static void test_extraction(void **state)
     assert_int_equal(gw_mcp_auth_query_param(GW_STR("/p?a=%zz"), GW_STR("a"), &b), GW_EINVAL);
     assert_int_equal(gw_mcp_auth_query_param(GW_STR("/p?ab=1#a=2"), GW_STR("a"), &b), GW_DONE);
     assert_int_equal(gw_mcp_auth_query_param(GW_STR("/p"), GW_STR("a"), &b), GW_DONE);
+    assert_int_equal(gw_mcp_auth_query_param(GW_STR("/p#?a=1"), GW_STR("a"), &b), GW_DONE);
     gw_buf_reset(&b);
     assert_int_equal(gw_mcp_auth_query_param(GW_STR("/p?a=0123456789012345678901234567890123456789012345678901234567890123456789"),
                                              GW_STR("a"), &b),
