@@ -24,6 +24,7 @@ static gw_mcp_session_keyring_t *keyring; /* set before workers start, read-only
 static char **allowed_origins;
 static size_t n_allowed_origins;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static uint64_t heartbeat_ms = GW_MCP_HEARTBEAT_MS;
 
 static int random_keyring(gw_mcp_session_keyring_t **out)
 {
@@ -94,6 +95,13 @@ int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, b
     }
     gw_mcp_session_keyring_unref(keyring);
     keyring = kr;
+    const char *hb = getenv("AIGW_MCP_HEARTBEAT_MS");
+    if (hb != NULL && hb[0] != '\0') {
+        char *end = NULL;
+        unsigned long long v = strtoull(hb, &end, 10);
+        if (end != NULL && *end == '\0' && v >= 10 && v <= 3600000)
+            heartbeat_ms = v;
+    }
     free_origins();
     if (allowed_origins_csv != NULL) {
         const char *p = allowed_origins_csv;
@@ -144,6 +152,7 @@ typedef enum {
     OP_EMPTY,     /* fan out, answer {} (logging/setLevel) */
     OP_ACCEPTED,  /* notifications and client responses: forward, answer 202 */
     OP_DELETE,    /* DELETE: fan out */
+    OP_STREAM,    /* GET: every backend's standalone stream fed into one client stream */
 } op_t;
 
 typedef struct mcp_req_s mcp_req_t;
@@ -193,6 +202,10 @@ struct mcp_req_s {
     bool uri_names;        /* names are URIs: prefix "<backend>+" */
     bool filter_tools;
     uint64_t total_ms;
+    /* OP_STREAM: heartbeats, the head once every backend answered, the end at the route timeout */
+    uv_timer_t timer;
+    bool timer_init;
+    uint64_t stream_deadline_ns;
 };
 
 static const char *const supported_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
@@ -218,13 +231,28 @@ static void leg_free(leg_t *l)
         cJSON_Delete(l->items);
 }
 
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 static void req_free(mcp_req_t *r)
 {
     for (size_t i = 0; i < r->n_legs; i++)
         leg_free(&r->legs[i]);
     free(r->legs);
+    r->legs = NULL;
+    r->n_legs = 0;
     gw_buf_free(&r->client_proto);
     gw_config_unref(r->config);
+    r->config = NULL;
+    if (r->timer_init) {
+        /* the handle lives in r: r goes once libuv is done with it */
+        uv_timer_stop(&r->timer);
+        r->timer.data = r;
+        uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+        return;
+    }
     free(r);
 }
 
@@ -355,6 +383,8 @@ static void leg_send(leg_t *l, gw_str_t method, gw_str_t body)
         h[n++] = (gw_http_header_t){GW_STR("Content-Type"), GW_STR("application/json")};
         h[n++] = (gw_http_header_t){GW_STR("Accept"), GW_STR("application/json, text/event-stream")};
     }
+    if (method.len == 3 && memcmp(method.base, "GET", 3) == 0)
+        h[n++] = (gw_http_header_t){GW_STR("Accept"), GW_STR("text/event-stream")};
     if (l->sid.len)
         h[n++] = (gw_http_header_t){GW_STR("Mcp-Session-Id"), gw_buf_str(&l->sid)};
     if (l->proto.len)
@@ -448,6 +478,11 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
         break;
     case GW_JSONRPC_RESPONSE:
     case GW_JSONRPC_ERROR:
+        if (r->op == OP_STREAM) {
+            /* only a resumed POST stream puts responses here; their ids are the client's own */
+            write_event(r, ev->data);
+            break;
+        }
         if (l->got_response)
             break;
         l->got_response = true;
@@ -470,6 +505,7 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
 /* ---- completion of each operation ----------------------------------------------------------- */
 
 static void finish(mcp_req_t *r);
+static bool stream_maybe_start(mcp_req_t *r, leg_t *self);
 
 static bool any_session_gone(const mcp_req_t *r)
 {
@@ -496,6 +532,16 @@ static int leg_on_head(void *ud, int status, const gw_http_header_t *headers, si
             gw_buf_append_str(&l->sid, sid);
         }
     }
+    if (r->op == OP_STREAM) {
+        l->streaming = status == 200 && l->sse;
+        if (l->streaming) {
+            gw_sse_parser_init(&l->sp, 0);
+            l->sp_init = true;
+        }
+        l->got_response = true; /* "answered": counts for the head */
+        /* r and l are gone when the response ended; the error return cancels this leg */
+        return stream_maybe_start(r, l) ? GW_ERROR : GW_OK;
+    }
     if (r->op == OP_ROUTED && status == 200 && l->sse && !r->aborted) {
         gw_http_header_t h[] = {
             {GW_STR("Content-Type"), GW_STR("text/event-stream")},
@@ -513,6 +559,8 @@ static int leg_on_head(void *ud, int status, const gw_http_header_t *headers, si
 static int leg_on_body(void *ud, const char *p, size_t n)
 {
     leg_t *l = ud;
+    if (l->r->op == OP_STREAM && !l->streaming)
+        return GW_OK; /* a 405 or an error body: nothing for the client */
     if (l->streaming) {
         int rc = gw_sse_feed(&l->sp, p, n, stream_event, l);
         if (rc != GW_OK) {
@@ -593,6 +641,15 @@ static void leg_done(leg_t *l, int status, const char *detail)
 {
     mcp_req_t *r = l->r;
     l->active = false;
+    if (r->op == OP_STREAM) {
+        /* A backend stream that ends (or never was: 405, stateless) is not reopened: no retry
+         * loops (EAIGW #1980, Kuadrant #1382). The client stream stays open on heartbeats. */
+        l->got_response = true;
+        l->streaming = false;
+        r->pending--;
+        (void)stream_maybe_start(r, NULL);
+        return;
+    }
     if (status != GW_UPSTREAM_OK) {
         l->failed = true;
         l->detail = detail ? detail : "upstream failure";
@@ -723,6 +780,85 @@ static void finish_init(mcp_req_t *r)
     gw_buf_free(&sid);
 }
 
+/* ---- GET: the standalone stream ------------------------------------------------------------ */
+
+/* Cancels every backend stream but self (a leg inside its own callback cancels itself by its
+ * return value). */
+static void stream_end(mcp_req_t *r, leg_t *self)
+{
+    for (size_t i = 0; i < r->n_legs; i++) {
+        leg_t *l = &r->legs[i];
+        if (l != self && l->active && l->up != NULL)
+            gw_upstream_cancel(l->up);
+        l->up = NULL;
+        l->active = false;
+    }
+    r->pending = 0;
+}
+
+static void stream_send_head(mcp_req_t *r)
+{
+    gw_http_header_t h[] = {
+        {GW_STR("Content-Type"), GW_STR("text/event-stream")},
+        {GW_STR("Cache-Control"), GW_STR("no-cache")},
+    };
+    gw_http_response_head(r->http, 200, h, GW_ARRAY_SIZE(h), -1);
+    r->head_sent = true;
+    /* a comment first, so proxies and clients see the stream open at once */
+    gw_http_response_body(r->http, ": aigw\n\n", 9);
+}
+
+/* The client's head waits until every backend answered its GET, so that a backend that no
+ * longer knows the session turns into a 404 instead of an empty stream. */
+static bool stream_maybe_start(mcp_req_t *r, leg_t *self)
+{
+    if (r->head_sent || r->aborted)
+        return false;
+    for (size_t i = 0; i < r->n_legs; i++)
+        if (!r->legs[i].got_response)
+            return false;
+    if (any_session_gone(r)) {
+        stream_end(r, self);
+        fail_http(r, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
+        return true;
+    }
+    stream_send_head(r);
+    return false;
+}
+
+static void on_stream_timer(uv_timer_t *t)
+{
+    mcp_req_t *r = t->data;
+    if (r->aborted)
+        return;
+    if (!r->head_sent)
+        stream_send_head(r); /* a backend slow to answer its GET does not hold the others back */
+    if (r->stream_deadline_ns && uv_hrtime() >= r->stream_deadline_ns) {
+        /* the route timeout: the client reconnects */
+        stream_end(r, NULL);
+        respond(r, 200, GW_STR_NULL, GW_STR_NULL, NULL, 0);
+        return;
+    }
+    gw_http_response_body(r->http, ": keepalive\n\n", 13);
+}
+
+static void start_stream(mcp_req_t *r)
+{
+    uv_timer_init(r->g->loop, &r->timer);
+    r->timer_init = true;
+    r->timer.data = r;
+    r->stream_deadline_ns = uv_hrtime() + r->total_ms * 1000000ull;
+    uint64_t first = GW_MIN(heartbeat_ms, 1000);
+    uv_timer_start(&r->timer, on_stream_timer, first, heartbeat_ms);
+    if (r->n_legs == 0) {
+        stream_send_head(r);
+        return;
+    }
+    r->pending = r->n_legs;
+    for (size_t i = 0; i < r->n_legs; i++)
+        leg_send(&r->legs[i], GW_STR("GET"), GW_STR_NULL);
+}
+
 static bool prefixed(const mcp_req_t *r)
 {
     /* aigw extension: a route with one backend exposes the backend's names as they are */
@@ -846,6 +982,9 @@ static void finish(mcp_req_t *r)
         respond(r, 202, GW_STR_NULL, GW_STR_NULL, NULL, 0);
         return;
     case OP_DELETE:
+        respond(r, 200, GW_STR_NULL, GW_STR_NULL, NULL, 0);
+        return;
+    case OP_STREAM:
         respond(r, 200, GW_STR_NULL, GW_STR_NULL, NULL, 0);
         return;
     }
@@ -1265,6 +1404,36 @@ static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_rout
         leg_send(&r->legs[i], GW_STR("DELETE"), GW_STR_NULL);
 }
 
+static void handle_get(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route)
+{
+    gw_str_t accept = gw_http_header_find(req->headers, req->n_headers, GW_STR("accept"));
+    if (!header_lists(accept, "text/event-stream") && !header_lists(accept, "*/*")) {
+        respond_http_error(g, req, 406, GW_JSONRPC_SERVER_ERROR, "Not Acceptable: Accept must list text/event-stream",
+                           NULL, 0);
+        return;
+    }
+    gw_str_t sid = gw_http_header_find(req->headers, req->n_headers, GW_STR("mcp-session-id"));
+    if (sid.base == NULL || sid.len == 0) {
+        respond_http_error(g, req, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required",
+                           NULL, 0);
+        return;
+    }
+    gw_mcp_session_t s;
+    gw_mcp_session_expect_t exp = {
+        .route = gw_str_c(route->name),
+        .now = (int64_t)time(NULL),
+        .max_age = GW_MCP_SESSION_MAX_AGE_S,
+    };
+    if (gw_mcp_session_open(keyring, sid, &exp, &s) != GW_OK) {
+        respond_http_error(g, req, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
+        return;
+    }
+    mcp_req_t *r = req_new(g, req, route, OP_STREAM);
+    legs_from_session(r, &s);
+    gw_mcp_session_free(&s);
+    start_stream(r);
+}
+
 void gw_mcp_handle(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route)
 {
     pthread_once(&default_once, default_keyring);
@@ -1277,10 +1446,10 @@ void gw_mcp_handle(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *ro
         handle_post(g, req, route);
     } else if (gw_str_eq_lit(req->method, "DELETE")) {
         handle_delete(g, req, route);
+    } else if (gw_str_eq_lit(req->method, "GET")) {
+        handle_get(g, req, route);
     } else {
-        /* GET: no standalone stream yet. 405 is the spec's answer for "no stream offered", and
-         * clients then simply do without one. */
-        gw_http_header_t allow = {GW_STR("Allow"), GW_STR("POST, DELETE")};
+        gw_http_header_t allow = {GW_STR("Allow"), GW_STR("GET, POST, DELETE")};
         respond_http_error(g, req, 405, GW_JSONRPC_SERVER_ERROR, "Method Not Allowed", &allow, 1);
     }
 }

@@ -15,6 +15,8 @@
 #define GW_MCP_SESSION_MAX_AGE_S (24 * 3600)
 /* Pages drained from one backend for one list call (nextCursor loops end here). */
 #define GW_MCP_MAX_PAGES 64
+/* Heartbeat comments on the GET stream (AIGW_MCP_HEARTBEAT_MS overrides, 10..3600000). */
+#define GW_MCP_HEARTBEAT_MS 30000
 /* Body of one backend answer gathered before merging (lists, initialize). */
 #define GW_MCP_MAX_BACKEND_BODY (32u << 20)
 

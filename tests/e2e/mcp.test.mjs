@@ -12,7 +12,9 @@ import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mc
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { isInitializeRequest, CreateMessageRequestSchema, CreateMessageResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  isInitializeRequest, CreateMessageRequestSchema, CreateMessageResultSchema, ResourceListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 import { startGateway, freePort, closedPort, T } from './lib/gateway.mjs';
@@ -51,6 +53,11 @@ function weatherServer() {
       CreateMessageResultSchema);
       return { content: [{ type: 'text', text: `client said ${r.content.text}` }] };
     });
+  s.registerTool('announce', { description: 'changes the resource list a moment after answering' },
+    async () => {
+      setTimeout(() => s.sendResourceListChanged(), 50);
+      return { content: [{ type: 'text', text: 'ok' }] };
+    });
   s.registerTool('secret_tool', { description: 'filtered out by the route' },
     async () => ({ content: [{ type: 'text', text: 'should never run' }] }));
   s.registerPrompt('greeting', { description: 'greets', argsSchema: { name: z.string() } },
@@ -78,7 +85,7 @@ function notesServer() {
 // Stateful server: one transport per session, 404 for unknown sessions, the API key required.
 function startWeather() {
   const transports = new Map();
-  const seen = { deletes: 0, keys: new Set() };
+  const seen = { deletes: 0, gets: 0, keys: new Set() };
   const srv = http.createServer(async (req, res) => {
     seen.keys.add(req.headers['x-api-key']);
     if (req.headers['x-api-key'] !== WEATHER_KEY) {
@@ -88,6 +95,8 @@ function startWeather() {
     const body = req.method === 'POST' ? JSON.parse(await readBody(req)) : undefined;
     const sid = req.headers['mcp-session-id'];
     if (req.method === 'DELETE') seen.deletes++;
+    if (req.method === 'GET') seen.gets++;
+    if (req.method === 'POST' && seen.onPost) seen.onPost(req, res);
     if (sid && transports.has(sid)) {
       await transports.get(sid).handleRequest(req, res, body);
       return;
@@ -110,7 +119,9 @@ function startWeather() {
 
 // Stateless server answering with plain JSON; GET is 405.
 function startNotes() {
+  const seen = { gets: 0 };
   const srv = http.createServer(async (req, res) => {
+    if (req.method === 'GET') seen.gets++;
     if (req.method !== 'POST') {
       res.writeHead(405).end();
       return;
@@ -122,7 +133,7 @@ function startNotes() {
     await s.connect(t);
     await t.handleRequest(req, res, body);
   });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, port: srv.address().port })));
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, port: srv.address().port, seen })));
 }
 
 function yaml(port, weatherPort, notesPort) {
@@ -144,7 +155,7 @@ spec:
       kind: Backend
       group: gateway.envoyproxy.io
       path: /mcp
-      toolSelector: {include: [get_forecast, slow_count, ask_client]}
+      toolSelector: {include: [get_forecast, slow_count, ask_client, announce]}
       securityPolicy: {apiKey: {inline: ${WEATHER_KEY}, header: X-Api-Key}}
     - name: notes
       kind: Backend
@@ -170,7 +181,7 @@ before(async () => {
   weather = await startWeather();
   notes = await startNotes();
   const port = await freePort();
-  gw = await startGateway({ port, config: yaml(port, weather.port, notes.port) });
+  gw = await startGateway({ port, config: yaml(port, weather.port, notes.port), env: { AIGW_MCP_HEARTBEAT_MS: '200' } });
 });
 
 after(async () => {
@@ -217,7 +228,8 @@ test('initialize aggregates both servers: gateway serverInfo, merged capabilitie
 test('tools/list: prefixed names, filtered by include and includeRegex', async () => {
   const { client } = await connect();
   const names = (await client.listTools()).tools.map((t) => t.name).sort();
-  assert.deepEqual(names, ['notes__add_note', 'weather__ask_client', 'weather__get_forecast', 'weather__slow_count']);
+  assert.deepEqual(names, ['notes__add_note', 'weather__announce', 'weather__ask_client', 'weather__get_forecast',
+    'weather__slow_count']);
   await client.close();
 });
 
@@ -297,6 +309,66 @@ test('server-to-client requests: sampling reaches the client with a rewritten id
   await client.close();
 });
 
+async function until(cond, ms = T(3000)) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+test('GET stream: a backend notification reaches the client; a 405 backend is asked once; heartbeats', async () => {
+  const wGets = weather.seen.gets, nGets = notes.seen.gets;
+  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  let changed = 0;
+  client.setNotificationHandler(ResourceListChangedNotificationSchema, () => { changed++; });
+  const transport = new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`));
+  await client.connect(transport);
+  // The SDK client opens its GET stream after initialize; the gateway opens one per backend.
+  assert.ok(await until(() => weather.seen.gets === wGets + 1 && notes.seen.gets === nGets + 1));
+  await new Promise((r) => setTimeout(r, 100));
+  await client.callTool({ name: 'weather__announce', arguments: {} });
+  assert.ok(await until(() => changed === 1), 'resources/list_changed arrived on the GET stream');
+  // The stateless backend's 405 is not retried while the stream lives (heartbeats every 200 ms).
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(notes.seen.gets, nGets + 1);
+  assert.equal(weather.seen.gets, wGets + 1);
+
+  // A raw GET shows the heartbeat comments.
+  const ac = new AbortController();
+  const res = await fetch(`${gw.url}/mcp`, { signal: ac.signal,
+    headers: { accept: 'text/event-stream', 'mcp-session-id': transport.sessionId, 'mcp-protocol-version': '2025-11-25' } });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'text/event-stream');
+  const reader = res.body.getReader();
+  let text = '';
+  const dec = new TextDecoder();
+  while (!text.includes(': keepalive')) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += dec.decode(value);
+  }
+  assert.match(text, /: keepalive\n\n/);
+  ac.abort();
+  await client.close();
+});
+
+test('GET stream: tampered session 404; after DELETE the stateful backend says 404, so does the gateway', async () => {
+  const { client, transport } = await connect();
+  const sid = transport.sessionId;
+  const hdr = (id) => ({ accept: 'text/event-stream', 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' });
+  const t = await fetch(`${gw.url}/mcp`, { headers: hdr(sid.slice(0, -3) + 'AAA') });
+  assert.equal(t.status, 404);
+  await t.text();
+  await client.close(); // closes the client's GET stream
+  const d = await fetch(`${gw.url}/mcp`, { method: 'DELETE', headers: hdr(sid) });
+  await d.text();
+  const g = await fetch(`${gw.url}/mcp`, { headers: hdr(sid) });
+  assert.equal(g.status, 404);
+  await g.text();
+});
+
 test('transport checks: 403 Origin, 406 Accept, 415 Content-Type, 400 bad JSON / version / batch, 405 GET', async () => {
   const init = { jsonrpc: '2.0', id: 1, method: 'initialize',
     params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
@@ -308,9 +380,16 @@ test('transport checks: 403 Origin, 406 Accept, 415 Content-Type, 400 bad JSON /
   assert.equal(bad.json.error.code, -32700);
   assert.equal((await post(init, { 'mcp-protocol-version': '1999-01-01' })).status, 400);
   assert.equal((await post([init], {})).status, 400);
+  const put = await fetch(`${gw.url}/mcp`, { method: 'PUT', body: '{}' });
+  assert.equal(put.status, 405);
+  assert.match(put.headers.get('allow'), /GET, POST, DELETE/);
+  await put.text();
   const get = await fetch(`${gw.url}/mcp`, { headers: { accept: 'text/event-stream' } });
-  assert.equal(get.status, 405);
+  assert.equal(get.status, 400); // no session
   await get.text();
+  const get2 = await fetch(`${gw.url}/mcp`, { headers: { accept: 'application/json', 'mcp-session-id': 'x' } });
+  assert.equal(get2.status, 406);
+  await get2.text();
   // A localhost Origin is fine, and a raw initialize gets the negotiated version and a session id.
   const ok = await post(init, { origin: 'http://localhost:6274' });
   assert.equal(ok.status, 200);
@@ -389,7 +468,12 @@ test('a client that disconnects mid-call cancels the upstream request', async ()
   const { client, transport } = await connect();
   const sid = transport.sessionId;
   const ac = new AbortController();
-  const closed = new Promise((resolve) => weather.srv.once('request', (req, res) => res.on('close', resolve)));
+  const closed = new Promise((resolve) => {
+    weather.seen.onPost = (req, res) => {
+      weather.seen.onPost = null;
+      res.on('close', resolve);
+    };
+  });
   const p = fetch(`${gw.url}/mcp`, {
     method: 'POST',
     signal: ac.signal,
