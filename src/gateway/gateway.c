@@ -133,7 +133,7 @@ void gw_gateway_on_request(gw_http_req_t *req, void *ud)
 {
     gw_gateway_t *g = ud;
     /* MCP hook (mcp/proxy.c): an MCPRoute path is served by the MCP gateway. */
-    const gw_mcp_route_t *mcp_route = gw_mcp_route_for(g->config, req->path);
+    const gw_mcp_route_t *mcp_route = gw_mcp_route_for(g->config, req);
     if (mcp_route != NULL) {
         gw_mcp_handle(g, req, mcp_route);
         return;

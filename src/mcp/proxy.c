@@ -13,6 +13,8 @@
 
 #include <cjson/cJSON.h>
 #include <openssl/rand.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,12 +133,41 @@ void gw_mcp_proxy_shutdown(void)
     free_origins();
 }
 
-const gw_mcp_route_t *gw_mcp_route_for(const gw_config_t *c, gw_str_t path)
+/* spec.headers: every match must hold (Exact compares the value, RegularExpression matches the
+ * whole value); a header given twice is judged by its first occurrence. */
+static bool headers_match(const gw_route_match_t *m, const gw_http_req_t *req)
+{
+    for (size_t i = 0; i < m->n_headers; i++) {
+        const gw_header_match_t *h = &m->headers[i];
+        gw_str_t v = gw_http_header_find(req->headers, req->n_headers, gw_str_c(h->name));
+        if (v.base == NULL)
+            return false;
+        if (h->type == GW_MATCH_EXACT) {
+            if (!gw_str_eq(v, gw_str_c(h->value)))
+                return false;
+            continue;
+        }
+        if (h->regex == NULL)
+            return false;
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(h->regex, NULL);
+        if (md == NULL) {
+            gw_log_error("mcp: out of memory");
+            abort();
+        }
+        int rc = pcre2_match(h->regex, (PCRE2_SPTR)v.base, v.len, 0, 0, md, NULL);
+        pcre2_match_data_free(md);
+        if (rc < 0)
+            return false;
+    }
+    return true;
+}
+
+const gw_mcp_route_t *gw_mcp_route_for(const gw_config_t *c, const gw_http_req_t *req)
 {
     if (c == NULL)
         return NULL;
     for (size_t i = 0; i < c->n_mcp_routes; i++)
-        if (gw_str_eq(path, gw_str_c(c->mcp_routes[i].path)))
+        if (gw_str_eq(req->path, gw_str_c(c->mcp_routes[i].path)) && headers_match(&c->mcp_routes[i].match, req))
             return &c->mcp_routes[i];
     return NULL;
 }

@@ -31,8 +31,9 @@ int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, b
 /* Releases what setup made (end of process). */
 void gw_mcp_proxy_shutdown(void);
 
-/* The MCPRoute serving this exact request path in config c, or NULL. */
-const gw_mcp_route_t *gw_mcp_route_for(const gw_config_t *c, gw_str_t path);
+/* The first MCPRoute of config c whose path is exactly the request's and whose spec.headers
+ * matches all hold for it, or NULL. */
+const gw_mcp_route_t *gw_mcp_route_for(const gw_config_t *c, const gw_http_req_t *req);
 
 /* Serves one request on route (which must belong to g->config). The handler owns the request
  * from here; req->data holds its state until the response ends. */

@@ -163,6 +163,19 @@ spec:
       path: /mcp
       toolSelector: {includeRegex: ["^add_"]}
 ---
+apiVersion: aigateway.envoyproxy.io/v1alpha1
+kind: MCPRoute
+metadata: {name: team, namespace: default}
+spec:
+  parentRefs: [{name: aigw-e2e, kind: Gateway, group: gateway.networking.k8s.io}]
+  path: /team/mcp
+  headers: [{name: X-Team, value: blue}]
+  backendRefs:
+    - name: notes
+      kind: Backend
+      group: gateway.envoyproxy.io
+      path: /mcp
+---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: Backend
 metadata: {name: weather, namespace: default}
@@ -367,6 +380,21 @@ test('GET stream: tampered session 404; after DELETE the stateful backend says 4
   const g = await fetch(`${gw.url}/mcp`, { headers: hdr(sid) });
   assert.equal(g.status, 404);
   await g.text();
+});
+
+test('a single-backend route exposes names unprefixed; spec.headers select the route', async () => {
+  const url = new URL(`${gw.url}/team/mcp`);
+  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { 'X-Team': 'blue' } } }));
+  const names = (await client.listTools()).tools.map((t) => t.name).sort();
+  assert.deepEqual(names, ['add_note', 'echo']);
+  const r = await client.callTool({ name: 'echo', arguments: { text: 'plain' } });
+  assert.equal(r.content[0].text, 'plain');
+  assert.deepEqual((await client.listResources()).resources.map((x) => x.uri), ['notes://all']);
+  await client.close();
+  // Another team's header does not reach the route.
+  const other = new Client({ name: 'e2e', version: '1.0.0' });
+  await assert.rejects(other.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { 'X-Team': 'red' } } })));
 });
 
 test('transport checks: 403 Origin, 406 Accept, 415 Content-Type, 400 bad JSON / version / batch, 405 GET', async () => {
