@@ -142,7 +142,7 @@ int gw_jsonrpc_parse(gw_str_t msg, gw_jsonrpc_msg_t *out, const char **why)
             /* MCP forbids null ids in requests (JSON-RPC merely discourages them). */
             if (!is_id_type(gw_json_type(out->id)))
                 FAIL("id must be a string or a number");
-            if (out->id.len > GW_JSONRPC_MAX_ID)
+            if (out->id.len > GW_JSONRPC_MAX_PARSED_ID)
                 FAIL("id too long");
             out->kind = GW_JSONRPC_REQUEST;
         } else {
@@ -157,7 +157,7 @@ int gw_jsonrpc_parse(gw_str_t msg, gw_jsonrpc_msg_t *out, const char **why)
         FAIL("a response must carry an id");
     if (has_result == has_error)
         FAIL("a response carries exactly one of result and error");
-    if (out->id.len > GW_JSONRPC_MAX_ID)
+    if (out->id.len > GW_JSONRPC_MAX_PARSED_ID)
         FAIL("id too long");
     gw_json_type_t it = gw_json_type(out->id);
     if (has_result) {
@@ -190,7 +190,8 @@ int gw_jsonrpc_replace_id(gw_str_t msg, const gw_jsonrpc_msg_t *m, gw_str_t new_
 int gw_jsonrpc_id_wrap(gw_str_t owner, gw_str_t raw_id, gw_buf_t *out)
 {
     raw_id = trim(raw_id);
-    if (owner.len == 0 || raw_id.len == 0 || raw_id.len > GW_JSONRPC_MAX_ID || !is_id_type(gw_json_type(raw_id)))
+    if (owner.len == 0 || owner.len > GW_JSONRPC_MAX_OWNER || raw_id.len == 0 || raw_id.len > GW_JSONRPC_MAX_ID ||
+        !is_id_type(gw_json_type(raw_id)))
         return GW_EINVAL;
     for (size_t i = 0; i + 1 < owner.len; i++)
         if (owner.base[i] == '_' && owner.base[i + 1] == '_')
@@ -203,15 +204,21 @@ int gw_jsonrpc_id_wrap(gw_str_t owner, gw_str_t raw_id, gw_buf_t *out)
     gw_buf_append_str(&tmp, owner);
     gw_buf_append_lit(&tmp, "__");
     gw_buf_append_str(&tmp, raw_id);
+    size_t len0 = out->len;
     int rc = gw_json_append_string(out, tmp.data, tmp.len);
     gw_buf_free(&tmp);
+    if (rc == GW_OK && out->len - len0 > GW_JSONRPC_MAX_PARSED_ID) {
+        /* only an owner full of control characters gets here; its answer could not be parsed */
+        out->len = len0;
+        rc = GW_TOOBIG;
+    }
     return rc;
 }
 
 int gw_jsonrpc_id_unwrap(gw_str_t wrapped, gw_buf_t *owner_out, gw_buf_t *raw_id_out)
 {
     wrapped = trim(wrapped);
-    if (gw_json_type(wrapped) != GW_JSON_STRING || wrapped.len > 2 * GW_JSONRPC_MAX_ID + 1024)
+    if (gw_json_type(wrapped) != GW_JSON_STRING || wrapped.len > GW_JSONRPC_MAX_PARSED_ID)
         return GW_EINVAL;
     /* The slice may come from anywhere: validate it as a JSON value before unescaping. */
     if (gw_json_validate(wrapped.base, wrapped.len, 1, NULL) != GW_OK)

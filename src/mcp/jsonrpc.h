@@ -11,7 +11,12 @@
 #define GW_JSONRPC_MAX_MESSAGE (16u << 20)
 #define GW_JSONRPC_MAX_DEPTH 64
 #define GW_JSONRPC_MAX_METHOD 256
-#define GW_JSONRPC_MAX_ID 512 /* raw bytes of an id: ids are small keys, not payloads */
+#define GW_JSONRPC_MAX_ID 512          /* raw bytes of an id gw_jsonrpc_id_wrap takes */
+#define GW_JSONRPC_MAX_OWNER 255       /* owner (backend name) bytes gw_jsonrpc_id_wrap takes */
+/* Raw bytes of an id gw_jsonrpc_parse accepts: room for any wrapped id (quotes + owner + "__" +
+ * the raw id, each byte escaped at most to two), so the client's answer to a wrapped request
+ * always parses. Ids are small keys, not payloads. */
+#define GW_JSONRPC_MAX_PARSED_ID (2 + 2 * (GW_JSONRPC_MAX_OWNER + 2 + GW_JSONRPC_MAX_ID))
 
 /* JSON-RPC error codes used by the gateway. */
 #define GW_JSONRPC_PARSE_ERROR (-32700)
@@ -59,8 +64,8 @@ int gw_jsonrpc_replace_id(gw_str_t msg, const gw_jsonrpc_msg_t *m, gw_str_t new_
 
 /* Id wrapping for messages a backend sends the client (requests and their progress tokens): the
  * wrapped id is the JSON string "<owner>__<raw id>", so the client's answer names the backend that
- * asked and carries the backend's own id, byte for byte. owner must not contain "__" and must be
- * non-empty (MCPRoute backend names are Kubernetes names, which cannot contain '_'). Appends the
+ * asked and carries the backend's own id, byte for byte. owner must not contain "__", must be
+ * 1..GW_JSONRPC_MAX_OWNER bytes, raw_id at most GW_JSONRPC_MAX_ID bytes (MCPRoute backend names are Kubernetes names, which cannot contain '_'). Appends the
  * wrapped raw id to out. GW_OK / GW_EINVAL / GW_TOOBIG. */
 int gw_jsonrpc_id_wrap(gw_str_t owner, gw_str_t raw_id, gw_buf_t *out);
 

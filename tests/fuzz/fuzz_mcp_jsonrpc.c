@@ -34,6 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK((m.kind == GW_JSONRPC_NOTIFICATION) == (m.id.len == 0));
 
     if (m.id.len > 0 && gw_json_type(m.id) != GW_JSON_NULL) {
+        gw_buf_t tmp;
+        gw_buf_init(&tmp, GW_BUF_UNLIMITED);
+        int wrc = gw_jsonrpc_id_wrap(GW_STR("backend-1"), m.id, &tmp);
+        gw_buf_free(&tmp);
+        /* ids beyond what wrapping takes are refused, never cut */
+        CHECK(m.id.len > GW_JSONRPC_MAX_ID ? wrc == GW_EINVAL : wrc == GW_OK);
+    }
+    if (m.id.len > 0 && m.id.len <= GW_JSONRPC_MAX_ID && gw_json_type(m.id) != GW_JSON_NULL) {
         /* Wrap the id the way server-to-client requests are rewritten, put it in, parse again. */
         gw_buf_t w, out, owner, raw;
         gw_buf_init(&w, GW_BUF_UNLIMITED);

@@ -111,18 +111,49 @@ static void test_limits(void **state)
     assert_int_equal(parse(buf, &m, &why), GW_EINVAL);
     assert_string_equal(why, "method name too long");
 
-    /* Id length. */
-    char id[GW_JSONRPC_MAX_ID + 2];
-    memset(id, '7', sizeof(id));
-    id[GW_JSONRPC_MAX_ID] = '\0';
-    char big[2048];
-    snprintf(big, sizeof(big), "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"x\"}", id);
-    assert_int_equal(parse(big, &m, &why), GW_OK);
-    id[GW_JSONRPC_MAX_ID] = '7';
-    id[GW_JSONRPC_MAX_ID + 1] = '\0';
-    snprintf(big, sizeof(big), "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"x\"}", id);
-    assert_int_equal(parse(big, &m, &why), GW_EINVAL);
+    /* Id length: the parse limit, and the longest wrapped id still parses (the client's answer to a
+     * backend's request must come back in). */
+    gw_buf_t big;
+    gw_buf_init(&big, GW_BUF_UNLIMITED);
+    gw_buf_append_lit(&big, "{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"id\":");
+    for (int i = 0; i < GW_JSONRPC_MAX_PARSED_ID; i++)
+        gw_buf_append_byte(&big, '7');
+    gw_buf_append_byte(&big, '}');
+    assert_int_equal(gw_jsonrpc_parse(gw_buf_str(&big), &m, &why), GW_OK);
+    big.len--;
+    gw_buf_append_lit(&big, "7}");
+    assert_int_equal(gw_jsonrpc_parse(gw_buf_str(&big), &m, &why), GW_EINVAL);
     assert_string_equal(why, "id too long");
+    gw_buf_free(&big);
+
+    char owner[GW_JSONRPC_MAX_OWNER + 1], rawid[GW_JSONRPC_MAX_ID + 1];
+    memset(owner, 'o', GW_JSONRPC_MAX_OWNER);
+    owner[GW_JSONRPC_MAX_OWNER] = '\0';
+    /* a string id full of escaped quotes doubles when wrapped */
+    rawid[0] = '"';
+    for (int i = 1; i + 2 < GW_JSONRPC_MAX_ID; i += 2) {
+        rawid[i] = '\\';
+        rawid[i + 1] = '"';
+    }
+    rawid[GW_JSONRPC_MAX_ID - 1] = '"';
+    rawid[GW_JSONRPC_MAX_ID] = '\0';
+    gw_buf_t w, msg;
+    gw_buf_init(&w, GW_BUF_UNLIMITED);
+    gw_buf_init(&msg, GW_BUF_UNLIMITED);
+    assert_int_equal(gw_jsonrpc_id_wrap(gw_str_c(owner), gw_str_c(rawid), &w), GW_OK);
+    gw_buf_append_lit(&msg, "{\"jsonrpc\":\"2.0\",\"result\":{},\"id\":");
+    gw_buf_append_str(&msg, gw_buf_str(&w));
+    gw_buf_append_byte(&msg, '}');
+    assert_int_equal(gw_jsonrpc_parse(gw_buf_str(&msg), &m, &why), GW_OK);
+    gw_buf_free(&w);
+    gw_buf_free(&msg);
+    /* one byte more of owner or id is refused */
+    char owner2[GW_JSONRPC_MAX_OWNER + 2];
+    memset(owner2, 'o', sizeof(owner2) - 1);
+    owner2[sizeof(owner2) - 1] = '\0';
+    gw_buf_init(&w, GW_BUF_UNLIMITED);
+    assert_int_equal(gw_jsonrpc_id_wrap(gw_str_c(owner2), GW_STR("1"), &w), GW_EINVAL);
+    gw_buf_free(&w);
 
     /* Depth: params nested past the limit. */
     gw_buf_t d;
