@@ -136,6 +136,40 @@ function startNotes() {
   return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, port: srv.address().port, seen })));
 }
 
+// A hand-written stateless server with the quirks gateways trip over: SSE framing under
+// Content-Type: application/json with an empty-data priming event, paginated lists, a duplicate.
+function startQuirky() {
+  const seen = { cursors: [] };
+  const tool = (name) => ({ name, inputSchema: { type: 'object' } });
+  const srv = http.createServer(async (req, res) => {
+    if (req.method !== 'POST') {
+      res.writeHead(405).end();
+      return;
+    }
+    const msg = JSON.parse(await readBody(req));
+    if (msg.id === undefined) {
+      res.writeHead(202).end();
+      return;
+    }
+    let result;
+    if (msg.method === 'initialize') {
+      result = { protocolVersion: '2025-06-18', capabilities: { tools: {}, logging: {} }, serverInfo: { name: 'q', version: '1' } };
+    } else if (msg.method === 'tools/list') {
+      seen.cursors.push(msg.params?.cursor ?? null);
+      result = msg.params?.cursor === 'p2' ? { tools: [tool('b'), tool('c')] } : { tools: [tool('a'), tool('b')], nextCursor: 'p2' };
+    } else if (msg.method === 'tools/call') {
+      result = { content: [{ type: 'text', text: `q:${msg.params.name}` }] };
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: 'nope' } }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(`id: 0\ndata: \n\nevent: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: msg.id, result })}\n\n`);
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, port: srv.address().port, seen })));
+}
+
 function yaml(port, weatherPort, notesPort) {
   return `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -463,6 +497,28 @@ test('--mcp-json: the mcpServers JSON serves the same /mcp route', async () => {
     const ex = await g2.stop({ timeoutMs: T(10_000) });
     assert.equal(ex.code, 0);
     assertNoSanitizerReport(g2);
+  }
+});
+
+test('quirky backend: SSE under application/json, priming event, every page drained, duplicate dropped', async () => {
+  const q = await startQuirky();
+  const g = await startGateway({ args: ['--mcp-json', JSON.stringify({ mcpServers: {
+    quirky: { url: `http://127.0.0.1:${q.port}/mcp` }, notes: { url: `http://127.0.0.1:${notes.port}/mcp` } } })] });
+  try {
+    const client = new Client({ name: 'e2e', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${g.url}/mcp`)));
+    assert.ok(client.getServerCapabilities().logging, 'capabilities are the union');
+    const names = (await client.listTools()).tools.map((t) => t.name).sort();
+    assert.deepEqual(names, ['notes__add_note', 'notes__echo', 'quirky__a', 'quirky__b', 'quirky__c']);
+    assert.deepEqual(q.seen.cursors, [null, 'p2']);
+    const r = await client.callTool({ name: 'quirky__c', arguments: {} });
+    assert.equal(r.content[0].text, 'q:c');
+    await client.close();
+    assert.match(g.stderr, /backend quirky lists a duplicate tools entry; dropped/);
+  } finally {
+    await g.close();
+    q.srv.close();
+    q.srv.closeAllConnections?.();
   }
 });
 
