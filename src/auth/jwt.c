@@ -82,84 +82,6 @@ const char *gw_jwt_strerror(int status)
  * Small JSON and base64url helpers.
  */
 
-static size_t skip_ws(gw_str_t s, size_t i)
-{
-    while (i < s.len && (s.base[i] == ' ' || s.base[i] == '\t' || s.base[i] == '\n' || s.base[i] == '\r'))
-        i++;
-    return i;
-}
-
-/* End (exclusive) of the value starting at s[i], or 0. Bounds-checked on any input; exact on the
- * validated input it is used on. */
-static size_t skip_value(gw_str_t s, size_t i)
-{
-    const char *p = s.base;
-    if (i >= s.len)
-        return 0;
-    if (p[i] == '"') {
-        for (i++; i < s.len; i++) {
-            if (p[i] == '\\')
-                i++;
-            else if (p[i] == '"')
-                return i + 1;
-        }
-        return 0;
-    }
-    if (p[i] == '{' || p[i] == '[') {
-        size_t depth = 0;
-        for (; i < s.len; i++) {
-            char c = p[i];
-            if (c == '"') {
-                size_t e = skip_value(s, i);
-                if (e == 0)
-                    return 0;
-                i = e - 1;
-            } else if (c == '{' || c == '[') {
-                depth++;
-            } else if ((c == '}' || c == ']') && --depth == 0) {
-                return i + 1;
-            }
-        }
-        return 0;
-    }
-    size_t start = i;
-    while (i < s.len && !strchr(",]}: \t\r\n\"[{", p[i]))
-        i++;
-    return i == start ? 0 : i;
-}
-
-/* Iterates the elements of the raw array arr (start with *pos = 0): GW_OK with *elem, GW_DONE after
- * the last, GW_EINVAL when arr is not an array. */
-static int arr_next(gw_str_t arr, size_t *pos, gw_str_t *elem)
-{
-    size_t i;
-    if (arr.base == NULL)
-        return GW_EINVAL;
-    if (*pos == 0) {
-        i = skip_ws(arr, 0);
-        if (i >= arr.len || arr.base[i] != '[')
-            return GW_EINVAL;
-        i = skip_ws(arr, i + 1);
-        if (i < arr.len && arr.base[i] == ']')
-            return GW_DONE;
-    } else {
-        i = skip_ws(arr, *pos);
-        if (i >= arr.len)
-            return GW_EINVAL;
-        if (arr.base[i] == ']')
-            return GW_DONE;
-        if (arr.base[i] != ',')
-            return GW_EINVAL;
-        i = skip_ws(arr, i + 1);
-    }
-    size_t e = skip_value(arr, i);
-    if (e == 0)
-        return GW_EINVAL;
-    *elem = gw_str(arr.base + i, e - i);
-    *pos = e;
-    return GW_OK;
-}
-
 /* Member `key` of obj: GW_OK, GW_DONE when absent. */
 static int member(gw_str_t obj, const char *key, gw_str_t *v)
 {
@@ -299,7 +221,7 @@ static bool key_ops_allow_verify(gw_str_t obj)
     if (member(obj, "key_ops", &ops) != GW_OK)
         return true;
     size_t pos = 0;
-    while (arr_next(ops, &pos, &el) == GW_OK)
+    while (gw_json_array_next(ops, &pos, &el) == GW_OK)
         if (gw_json_key_eq(el, GW_STR("verify")))
             return true;
     return false;
@@ -390,7 +312,7 @@ int gw_jwks_parse(const char *json, size_t len, gw_jwks_t **out, size_t *skipped
         gw_json_type(keys) != GW_JSON_ARRAY)
         return GW_EINVAL;
     size_t count = 0, pos = 0;
-    while ((rc = arr_next(keys, &pos, &el)) == GW_OK) {
+    while ((rc = gw_json_array_next(keys, &pos, &el)) == GW_OK) {
         if (gw_json_type(el) != GW_JSON_OBJECT)
             return GW_EINVAL;
         if (++count > GW_JWKS_MAX_KEYS)
@@ -411,7 +333,7 @@ int gw_jwks_parse(const char *json, size_t len, gw_jwks_t **out, size_t *skipped
     gw_jwks_t *j = gw_calloc(1, sizeof(*j) + count * sizeof(jwk_t));
     atomic_init(&j->refcount, 1);
     pos = 0;
-    while (arr_next(keys, &pos, &el) == GW_OK) {
+    while (gw_json_array_next(keys, &pos, &el) == GW_OK) {
         jwk_t *k = &j->keys[j->n];
         if (!import_jwk(el, k, &sc)) {
             EVP_PKEY_free(k->pkey);
@@ -607,7 +529,7 @@ static int read_scopes(gw_str_t claims, gw_buf_t *buf, span_t *sp, size_t *n)
         return GW_JWT_EMALFORMED;
     size_t pos = 0;
     int rc;
-    while ((rc = arr_next(v, &pos, &el)) == GW_OK) {
+    while ((rc = gw_json_array_next(v, &pos, &el)) == GW_OK) {
         if (gw_json_type(el) != GW_JSON_STRING)
             return GW_JWT_EMALFORMED;
         size_t from = buf->len;
@@ -634,7 +556,7 @@ static int check_audience(gw_str_t claims, const gw_jwt_verify_opts_t *o)
     } else if (t == GW_JSON_ARRAY) {
         size_t pos = 0;
         int rc;
-        while ((rc = arr_next(v, &pos, &el)) == GW_OK) {
+        while ((rc = gw_json_array_next(v, &pos, &el)) == GW_OK) {
             if (gw_json_type(el) != GW_JSON_STRING)
                 return GW_JWT_EMALFORMED;
             for (size_t i = 0; i < o->n_audiences && !found; i++)

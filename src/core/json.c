@@ -601,6 +601,42 @@ static uptr skip_value(uptr p, uptr end)
     return p == s ? NULL : p;
 }
 
+int gw_json_array_next(gw_str_t arr, size_t *pos, gw_str_t *elem)
+{
+    if (arr.base == NULL || *pos > arr.len)
+        return GW_EINVAL;
+    uptr b = (uptr)arr.base, end = b + arr.len, q;
+    if (*pos == 0) {
+        q = skip_ws(b, end);
+        if (q >= end || *q != '[')
+            return GW_EINVAL;
+        q = skip_ws(q + 1, end);
+        if (q < end && *q == ']') {
+            *pos = (size_t)(q + 1 - b);
+            return GW_DONE;
+        }
+    } else {
+        q = skip_ws(b + *pos, end);
+        if (q >= end)
+            return GW_EINVAL;
+        if (*q == ']') {
+            *pos = (size_t)(q + 1 - b);
+            return GW_DONE;
+        }
+        if (*q != ',')
+            return GW_EINVAL;
+        q = skip_ws(q + 1, end);
+    }
+    if (q >= end)
+        return GW_EINVAL;
+    uptr vend = skip_value(q, end);
+    if (vend == NULL)
+        return GW_EINVAL;
+    *elem = gw_str((const char *)q, (size_t)(vend - q));
+    *pos = (size_t)(vend - b);
+    return GW_OK;
+}
+
 int gw_json_object_next(gw_str_t obj, size_t *pos, gw_str_t *key, gw_str_t *value)
 {
     if (obj.base == NULL || *pos > obj.len)

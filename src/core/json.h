@@ -59,6 +59,11 @@ int gw_json_path_get(gw_str_t obj, const char *dotted_path, gw_str_t *value);
  * but only structure is checked there (brackets, quotes, commas, colons), not content. */
 int gw_json_object_next(gw_str_t obj, size_t *pos, gw_str_t *key, gw_str_t *value);
 
+/* Iterates the elements of the raw array `arr` the same way: start with *pos = 0; GW_OK with the
+ * next element's raw slice in *elem, GW_DONE after the last, GW_EINVAL when arr is not an array or
+ * its structure is broken. Same safety as gw_json_object_next. */
+int gw_json_array_next(gw_str_t arr, size_t *pos, gw_str_t *elem);
+
 /* True when the raw JSON string `raw_key` (with quotes) unescapes to exactly the bytes of key. */
 bool gw_json_key_eq(gw_str_t raw_key, gw_str_t key);
 

@@ -775,6 +775,30 @@ static void test_splice(void **state)
     gw_buf_free(&out);
 }
 
+static void test_array_next(void **state)
+{
+    (void)state;
+    const char *doc = " [ 1 , \"a,]\" ,{\"k\":[2,3]}, [] ,null] ";
+    gw_str_t arr = gw_str_c(doc), el;
+    size_t pos = 0;
+    const char *want[] = {"1", "\"a,]\"", "{\"k\":[2,3]}", "[]", "null"};
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(gw_json_array_next(arr, &pos, &el), GW_OK);
+        assert_true(gw_str_eq(el, gw_str_c(want[i])));
+    }
+    assert_int_equal(gw_json_array_next(arr, &pos, &el), GW_DONE);
+    pos = 0;
+    assert_int_equal(gw_json_array_next(gw_str_c("[]"), &pos, &el), GW_DONE);
+    pos = 0;
+    assert_int_equal(gw_json_array_next(gw_str_c("{}"), &pos, &el), GW_EINVAL);
+    pos = 0;
+    gw_str_t broken = gw_str_c("[1 2]");
+    assert_int_equal(gw_json_array_next(broken, &pos, &el), GW_OK);
+    assert_int_equal(gw_json_array_next(broken, &pos, &el), GW_EINVAL);
+    pos = 0;
+    assert_int_equal(gw_json_array_next(gw_str_c("[\"unterminated"), &pos, &el), GW_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -793,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_append_string),
         cmocka_unit_test(test_append_string_roundtrip),
         cmocka_unit_test(test_splice),
+        cmocka_unit_test(test_array_next),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
