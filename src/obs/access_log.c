@@ -3,6 +3,8 @@
  * with other writers (stderr logs, other processes); hostile bytes are escaped, never passed. */
 #include "obs/access_log.h"
 
+#include "core/utf8.h"
+
 #include "core/log.h"
 
 #include <errno.h>
@@ -29,34 +31,6 @@ bool gw_access_log_enabled = true;
 _Static_assert(LINE_MAX_BYTES <= PIPE_BUF, "a line must fit one atomic pipe write");
 /* How long a worker waits for a non-blocking stdout to drain before dropping the line. */
 #define WRITE_STALL_MS 1000
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one (overlong forms,
- * surrogates, code points above U+10FFFF and truncated sequences are all invalid). */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0)
-        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))
-            return 0;
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
-            return 0;
-        return 4;
-    }
-    return 0;
-}
 
 /* Appends s as a JSON string of at most `budget` bytes between its quotes, or null when s is
  * empty. Control characters and DEL are escaped (a log line must not move a terminal cursor or
@@ -92,7 +66,7 @@ static int put_string(gw_buf_t *b, gw_str_t s, size_t budget)
                 ulen = 6;
             }
             unit = esc;
-        } else if ((in = utf8_len(p, n)) == 0) {
+        } else if ((in = gw_utf8_seq_len(p, n)) == 0) {
             unit = "\xEF\xBF\xBD";
             in = 1;
             ulen = 3;

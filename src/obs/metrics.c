@@ -3,6 +3,8 @@
  * each worker appends series to its own table and publishes them with a release store. */
 #include "obs/metrics.h"
 
+#include "core/utf8.h"
+
 #include "core/alloc.h"
 
 #include <dirent.h>
@@ -161,34 +163,6 @@ static inline double bits_double(uint64_t u)
 
 /* ---- label sets ---------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one (overlong forms,
- * surrogates, code points above U+10FFFF and truncated sequences are all invalid). */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0)
-        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))
-            return 0;
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 static inline void key_put(struct key *k, const void *p, size_t n)
 {
     /* Cannot overflow by construction (KEY_MAX); the check keeps it true if that ever changes. */
@@ -234,7 +208,7 @@ static void append_label(struct key *k, const char *name, size_t name_len, gw_st
             esc[1] = *p == '\n' ? 'n' : (char)*p;
             unit = esc;
             ulen = 2;
-        } else if ((in = utf8_len(p, n)) == 0) {
+        } else if ((in = gw_utf8_seq_len(p, n)) == 0) {
             unit = "\xEF\xBF\xBD";
             in = 1;
             ulen = 3;
