@@ -356,6 +356,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     gw_log_info("%s: draining (up to %llu ms for in-flight requests)", signum == SIGTERM ? "SIGTERM" : "SIGINT",
                 (unsigned long long)app->drain_timeout_ms);
     gw_admin_set_ready(app->admin, false);
+    gw_mcp_proxy_begin_drain(); /* MCP hook: long-lived GET streams end */
     for (int i = 0; i < app->n_workers; i++)
         gw_worker_stop_accepting(app->workers[i]);
     app->drain_deadline = uv_now(app->loop) + app->drain_timeout_ms;

@@ -4,6 +4,7 @@
  * request, so any replica with the same session seeds serves any session. */
 #include "mcp/proxy.h"
 
+#include "codec/base64.h"
 #include "codec/sse.h"
 #include "core/alloc.h"
 #include "core/json.h"
@@ -16,6 +17,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -27,6 +29,7 @@ static char **allowed_origins;
 static size_t n_allowed_origins;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static uint64_t heartbeat_ms = GW_MCP_HEARTBEAT_MS;
+static atomic_bool draining; /* set by the main thread on SIGTERM, read by every worker */
 
 static int random_keyring(gw_mcp_session_keyring_t **out)
 {
@@ -126,6 +129,11 @@ int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, b
     return GW_OK;
 }
 
+void gw_mcp_proxy_begin_drain(void)
+{
+    atomic_store(&draining, true);
+}
+
 void gw_mcp_proxy_shutdown(void)
 {
     gw_mcp_session_keyring_unref(keyring);
@@ -211,6 +219,9 @@ typedef struct {
     bool sp_init;
     cJSON *items;       /* OP_LIST: items gathered over pages */
     int pages;
+    gw_buf_t event_id;  /* the backend's last SSE event id on this stream (resumption) */
+    bool has_event_id;
+    gw_buf_t resume_id; /* GET: the backend's Last-Event-ID from the client's composite one */
 } leg_t;
 
 struct mcp_req_s {
@@ -237,6 +248,8 @@ struct mcp_req_s {
     uv_timer_t timer;
     bool timer_init;
     uint64_t stream_deadline_ns;
+    uint64_t next_heartbeat_ns;
+    bool emit_ids; /* the next event written carries the composite id (a backend sent a new one) */
 };
 
 static const char *const supported_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
@@ -256,6 +269,8 @@ static void leg_free(leg_t *l)
     gw_buf_free(&l->req_body);
     gw_buf_free(&l->body);
     gw_buf_free(&l->response);
+    gw_buf_free(&l->event_id);
+    gw_buf_free(&l->resume_id);
     if (l->sp_init)
         gw_sse_parser_free(&l->sp);
     if (l->items != NULL)
@@ -406,7 +421,7 @@ static void leg_send(leg_t *l, gw_str_t method, gw_str_t body)
 {
     mcp_req_t *r = l->r;
     const gw_mcp_backend_t *be = l->be;
-    gw_http_header_t h[6];
+    gw_http_header_t h[7];
     size_t n = 0;
     gw_buf_t auth;
     gw_buf_init(&auth, GW_BUF_UNLIMITED);
@@ -418,6 +433,8 @@ static void leg_send(leg_t *l, gw_str_t method, gw_str_t body)
         h[n++] = (gw_http_header_t){GW_STR("Accept"), GW_STR("text/event-stream")};
     if (l->sid.len)
         h[n++] = (gw_http_header_t){GW_STR("Mcp-Session-Id"), gw_buf_str(&l->sid)};
+    if (l->resume_id.len)
+        h[n++] = (gw_http_header_t){GW_STR("Last-Event-ID"), gw_buf_str(&l->resume_id)};
     if (l->proto.len)
         h[n++] = (gw_http_header_t){GW_STR("MCP-Protocol-Version"), gw_buf_str(&l->proto)};
     if (be->api_key != NULL) {
@@ -472,10 +489,70 @@ static void start_legs(mcp_req_t *r, gw_str_t method)
 
 /* One SSE event carrying one JSON message. Raw CR/LF can only be whitespace in valid JSON (inside
  * strings they are escaped), so turning them into spaces keeps the message and the framing. */
+/* The client's event id: every backend's last event id on this stream, "name:base64url(id)"
+ * joined by ',' (names are [a-z0-9.-]), so one Last-Event-ID resumes each backend where it was.
+ * Not sealed: backend event ids are no secret, and a client presenting another one only asks
+ * its own backends to replay from there, which they check. */
+static void composite_event_id(const mcp_req_t *r, gw_buf_t *out)
+{
+    bool first = true;
+    for (size_t i = 0; i < r->n_legs; i++) {
+        const leg_t *l = &r->legs[i];
+        if (!l->has_event_id)
+            continue;
+        if (!first)
+            gw_buf_append_byte(out, ',');
+        first = false;
+        gw_buf_append(out, l->be->name, strlen(l->be->name));
+        gw_buf_append_byte(out, ':');
+        gw_base64_encode(GW_BASE64_URL, l->event_id.data, l->event_id.len, out);
+    }
+}
+
+/* Spreads a client's Last-Event-ID over the legs; entries that do not parse, or name a backend
+ * not in the session, are ignored (the backend then starts a fresh stream). */
+static void apply_resume_id(mcp_req_t *r, gw_str_t v)
+{
+    size_t i = 0;
+    while (i < v.len) {
+        size_t e = i;
+        while (e < v.len && v.base[e] != ',')
+            e++;
+        const char *colon = memchr(v.base + i, ':', e - i);
+        if (colon != NULL) {
+            gw_str_t name = gw_str(v.base + i, (size_t)(colon - (v.base + i)));
+            for (size_t k = 0; k < r->n_legs; k++) {
+                leg_t *l = &r->legs[k];
+                if (!gw_str_eq(name, gw_str_c(l->be->name)))
+                    continue;
+                gw_buf_reset(&l->resume_id);
+                const char *b = colon + 1;
+                if (gw_base64_decode(GW_BASE64_URL, b, (size_t)(v.base + e - b), &l->resume_id) != GW_OK ||
+                    memchr(l->resume_id.data, '\n', l->resume_id.len) || memchr(l->resume_id.data, '\r', l->resume_id.len) ||
+                    memchr(l->resume_id.data, '\0', l->resume_id.len)) {
+                    gw_buf_reset(&l->resume_id);
+                    continue;
+                }
+                /* the client's position is this backend's position until it sends more */
+                gw_buf_reset(&l->event_id);
+                gw_buf_append_str(&l->event_id, gw_buf_str(&l->resume_id));
+                l->has_event_id = l->event_id.len > 0;
+            }
+        }
+        i = e + 1;
+    }
+}
+
 static void write_event(mcp_req_t *r, gw_str_t json)
 {
     gw_buf_t ev;
     gw_buf_init(&ev, GW_BUF_UNLIMITED);
+    if (r->emit_ids) {
+        gw_buf_append_lit(&ev, "id: ");
+        composite_event_id(r, &ev);
+        gw_buf_append_byte(&ev, '\n');
+        r->emit_ids = false;
+    }
     gw_buf_append_lit(&ev, "event: message\ndata: ");
     char *p = gw_buf_reserve(&ev, json.len);
     for (size_t i = 0; i < json.len; i++)
@@ -490,8 +567,17 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
 {
     leg_t *l = ud;
     mcp_req_t *r = l->r;
+    if (ev->has_id && ev->id.len && !gw_str_eq(ev->id, gw_buf_str(&l->event_id))) {
+        gw_buf_reset(&l->event_id);
+        if (gw_buf_append_str(&l->event_id, ev->id) == GW_OK) {
+            l->has_event_id = true;
+            r->emit_ids = true;
+        } else {
+            l->has_event_id = false; /* too long to carry: that backend is not resumable */
+        }
+    }
     if (ev->data.len == 0)
-        return GW_OK;
+        return GW_OK; /* a priming event: its id rides on the next event */
     gw_jsonrpc_msg_t m;
     if (gw_jsonrpc_parse(ev->data, &m, NULL) != GW_OK) {
         gw_log_debug("mcp: backend %s sent an event that is not a JSON-RPC message; dropped", l->be->name);
@@ -836,7 +922,8 @@ static void stream_send_head(mcp_req_t *r)
     gw_http_response_head(r->http, 200, h, GW_ARRAY_SIZE(h), -1);
     r->head_sent = true;
     /* a comment first, so proxies and clients see the stream open at once */
-    gw_http_response_body(r->http, ": aigw\n\n", 9);
+    static const char open_comment[] = ": aigw\n\n";
+    gw_http_response_body(r->http, open_comment, sizeof(open_comment) - 1);
 }
 
 /* The client's head waits until every backend answered its GET, so that a backend that no
@@ -864,13 +951,18 @@ static void on_stream_timer(uv_timer_t *t)
         return;
     if (!r->head_sent)
         stream_send_head(r); /* a backend slow to answer its GET does not hold the others back */
-    if (r->stream_deadline_ns && uv_hrtime() >= r->stream_deadline_ns) {
-        /* the route timeout: the client reconnects */
+    uint64_t now = uv_hrtime();
+    if ((r->stream_deadline_ns && now >= r->stream_deadline_ns) || atomic_load(&draining)) {
+        /* the route timeout or a draining gateway: the client reconnects (elsewhere) */
         stream_end(r, NULL);
         respond(r, 200, GW_STR_NULL, GW_STR_NULL, NULL, 0);
         return;
     }
-    gw_http_response_body(r->http, ": keepalive\n\n", 13);
+    if (now >= r->next_heartbeat_ns) {
+        r->next_heartbeat_ns = now + heartbeat_ms * 1000000ull;
+        static const char keepalive[] = ": keepalive\n\n";
+        gw_http_response_body(r->http, keepalive, sizeof(keepalive) - 1);
+    }
 }
 
 static void start_stream(mcp_req_t *r)
@@ -879,8 +971,10 @@ static void start_stream(mcp_req_t *r)
     r->timer_init = true;
     r->timer.data = r;
     r->stream_deadline_ns = uv_hrtime() + r->total_ms * 1000000ull;
-    uint64_t first = GW_MIN(heartbeat_ms, 1000);
-    uv_timer_start(&r->timer, on_stream_timer, first, heartbeat_ms);
+    /* ticks often enough to notice a drain; heartbeats go out every heartbeat_ms */
+    uint64_t tick = GW_MIN(heartbeat_ms, GW_MCP_STREAM_TICK_MS);
+    r->next_heartbeat_ns = uv_hrtime() + heartbeat_ms * 1000000ull;
+    uv_timer_start(&r->timer, on_stream_timer, tick, tick);
     if (r->n_legs == 0) {
         stream_send_head(r);
         return;
@@ -1085,6 +1179,8 @@ static void leg_init(leg_t *l, mcp_req_t *r, const gw_mcp_backend_t *be)
     gw_buf_init(&l->req_body, GW_BUF_UNLIMITED);
     gw_buf_init(&l->body, GW_MCP_MAX_BACKEND_BODY);
     gw_buf_init(&l->response, GW_BUF_UNLIMITED);
+    gw_buf_init(&l->event_id, GW_MCP_MAX_EVENT_ID);
+    gw_buf_init(&l->resume_id, GW_MCP_MAX_EVENT_ID);
 }
 
 /* One leg per backend of the session that the current config still has. */
@@ -1462,6 +1558,9 @@ static void handle_get(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t
     mcp_req_t *r = req_new(g, req, route, OP_STREAM);
     legs_from_session(r, &s);
     gw_mcp_session_free(&s);
+    gw_str_t last = gw_http_header_find(req->headers, req->n_headers, GW_STR("last-event-id"));
+    if (last.len > 0 && last.len <= GW_MCP_MAX_EVENT_ID * 2)
+        apply_resume_id(r, last);
     start_stream(r);
 }
 

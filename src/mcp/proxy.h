@@ -17,6 +17,8 @@
 #define GW_MCP_MAX_PAGES 64
 /* Heartbeat comments on the GET stream (AIGW_MCP_HEARTBEAT_MS overrides, 10..3600000). */
 #define GW_MCP_HEARTBEAT_MS 30000
+/* A backend's SSE event id carried in the composite Last-Event-ID (longer ones are dropped). */
+#define GW_MCP_MAX_EVENT_ID 512
 /* Body of one backend answer gathered before merging (lists, initialize). */
 #define GW_MCP_MAX_BACKEND_BODY (32u << 20)
 
@@ -28,6 +30,10 @@
  * GW_EINVAL with a message in *why (static text, never a seed byte). Calling it again replaces
  * the settings; only before workers start. */
 int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, bool warn, const char **why);
+/* The gateway starts draining (SIGTERM): open GET streams end within GW_MCP_STREAM_TICK_MS so
+ * connections can close. Any thread. */
+void gw_mcp_proxy_begin_drain(void);
+#define GW_MCP_STREAM_TICK_MS 250
 /* Releases what setup made (end of process). */
 void gw_mcp_proxy_shutdown(void);
 

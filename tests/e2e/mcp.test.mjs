@@ -18,7 +18,7 @@ import {
 import { z } from 'zod';
 
 import { startGateway, freePort, closedPort, T } from './lib/gateway.mjs';
-import { assertNoSanitizerReport, shutdownTest } from './lib/common.mjs';
+import { assertNoSanitizerReport } from './lib/common.mjs';
 
 const WEATHER_KEY = 'weather-key-e2e-7d1c';
 
@@ -29,6 +29,24 @@ function readBody(req) {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+// A small event store (the SDK's example store cannot replay the standalone GET stream: it takes
+// the stream id from the text before the first '_', and that stream's id starts with '_').
+class EventStore {
+  constructor() { this.events = []; this.n = 0; }
+  async storeEvent(streamId, message) {
+    const eventId = `ev${++this.n}`;
+    this.events.push({ eventId, streamId, message });
+    return eventId;
+  }
+  async replayEventsAfter(lastEventId, { send }) {
+    const i = this.events.findIndex((e) => e.eventId === lastEventId);
+    if (i < 0) return '';
+    const { streamId } = this.events[i];
+    for (const e of this.events.slice(i + 1)) if (e.streamId === streamId) await send(e.eventId, e.message);
+    return streamId;
+  }
 }
 
 function weatherServer() {
@@ -85,7 +103,7 @@ function notesServer() {
 // Stateful server: one transport per session, 404 for unknown sessions, the API key required.
 function startWeather() {
   const transports = new Map();
-  const seen = { deletes: 0, gets: 0, keys: new Set() };
+  const seen = { deletes: 0, gets: 0, openGets: 0, lastEventIds: [], keys: new Set() };
   const srv = http.createServer(async (req, res) => {
     seen.keys.add(req.headers['x-api-key']);
     if (req.headers['x-api-key'] !== WEATHER_KEY) {
@@ -95,7 +113,12 @@ function startWeather() {
     const body = req.method === 'POST' ? JSON.parse(await readBody(req)) : undefined;
     const sid = req.headers['mcp-session-id'];
     if (req.method === 'DELETE') seen.deletes++;
-    if (req.method === 'GET') seen.gets++;
+    if (req.method === 'GET') {
+      seen.gets++;
+      seen.openGets++;
+      res.on('close', () => seen.openGets--);
+      if (req.headers['last-event-id']) seen.lastEventIds.push(req.headers['last-event-id']);
+    }
     if (req.method === 'POST' && seen.onPost) seen.onPost(req, res);
     if (sid && transports.has(sid)) {
       await transports.get(sid).handleRequest(req, res, body);
@@ -104,6 +127,7 @@ function startWeather() {
     if (!sid && req.method === 'POST' && isInitializeRequest(body)) {
       const t = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
+        eventStore: new EventStore(), // resumable streams, priming events for 2025-11-25
         onsessioninitialized: (id) => transports.set(id, t),
       });
       t.onclose = () => { if (t.sessionId) transports.delete(t.sessionId); };
@@ -401,6 +425,65 @@ test('GET stream: a backend notification reaches the client; a 405 backend is as
   await client.close();
 });
 
+// Reads SSE from a fetch body until an event's data matches re; returns { id, data } of that event.
+async function readEvent(reader, state, re) {
+  const dec = new TextDecoder();
+  for (;;) {
+    let k;
+    while ((k = state.buf.indexOf('\n\n')) >= 0) {
+      const block = state.buf.slice(0, k);
+      state.buf = state.buf.slice(k + 2);
+      let id = null, data = '';
+      for (const line of block.split('\n')) {
+        if (line.startsWith('id: ')) id = line.slice(4);
+        if (line.startsWith('data: ')) data += line.slice(6);
+      }
+      if (id !== null) state.id = id;
+      if (re.test(data)) return { id: state.id, data };
+    }
+    const { value, done } = await reader.read();
+    if (done) throw new Error('stream ended');
+    state.buf += dec.decode(value, { stream: true });
+  }
+}
+
+test('GET stream resumption: composite Last-Event-ID resumes each backend where it was', { timeout: T(15_000) }, async () => {
+  const base = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+  const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+  const sid = init.headers.get('mcp-session-id');
+  const hdr = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+  assert.equal((await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, hdr)).status, 202);
+  const announce = () => post({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'weather__announce', arguments: {} } }, hdr);
+
+  const open0 = weather.seen.openGets;
+  const acA = new AbortController();
+  const a = await fetch(`${gw.url}/mcp`, { signal: acA.signal, headers: { ...base, accept: 'text/event-stream', ...hdr } });
+  assert.equal(a.status, 200);
+  const ra = a.body.getReader();
+  const stA = { buf: '', id: null };
+  assert.ok(await until(() => weather.seen.openGets === open0 + 1));
+  const called = await announce();
+  assert.match(called.text, /"id":5/);
+  const ev1 = await readEvent(ra, stA, /list_changed/);
+  assert.match(ev1.id, /^weather:[A-Za-z0-9_-]+$/);
+  acA.abort();
+  assert.ok(await until(() => weather.seen.openGets === open0), 'the backend GET ends with the client stream');
+
+  await announce(); // stored by the backend while nobody listens
+  await new Promise((r) => setTimeout(r, 150)); // the notification goes out 50 ms after the answer
+  const acB = new AbortController();
+  const b = await fetch(`${gw.url}/mcp`, { signal: acB.signal,
+    headers: { ...base, accept: 'text/event-stream', ...hdr, 'last-event-id': ev1.id } });
+  assert.equal(b.status, 200);
+  const stB = { buf: '', id: null };
+  const ev2 = await readEvent(b.body.getReader(), stB, /list_changed/);
+  assert.notEqual(ev2.id, ev1.id);
+  const backendId = Buffer.from(ev1.id.slice('weather:'.length), 'base64url').toString();
+  assert.equal(weather.seen.lastEventIds.at(-1), backendId);
+  acB.abort();
+});
+
 test('GET stream: tampered session 404; after DELETE the stateful backend says 404, so does the gateway', async () => {
   const { client, transport } = await connect();
   const sid = transport.sessionId;
@@ -581,4 +664,18 @@ test('no backend API key in the gateway output', () => {
   assert.ok(!JSON.stringify(gw.logs).includes(WEATHER_KEY));
 });
 
-shutdownTest(() => [gw]);
+test('an open GET stream does not hold up SIGTERM: it ends at once and the gateway exits', async () => {
+  const { client, transport } = await connect();
+  const res = await fetch(`${gw.url}/mcp`, {
+    headers: { accept: 'text/event-stream', 'mcp-session-id': transport.sessionId, 'mcp-protocol-version': '2025-11-25' } });
+  assert.equal(res.status, 200);
+  const body = res.text(); // resolves when the gateway ends the stream
+  const t0 = Date.now();
+  const ex = await gw.stop({ timeoutMs: T(10_000) });
+  assert.equal(ex.code, 0);
+  assert.ok(Date.now() - t0 < T(5000), `exit took ${Date.now() - t0} ms`);
+  await body;
+  assertNoSanitizerReport(gw);
+  assert.ok(!gw.stderr.includes(WEATHER_KEY));
+  await client.close().catch(() => {});
+});
