@@ -9,6 +9,7 @@ import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -50,7 +51,8 @@ class EventStore {
 }
 
 function weatherServer() {
-  const s = new McpServer({ name: 'weather', version: '1.0.0' }, { instructions: 'Weather: ask for forecasts.' });
+  const s = new McpServer({ name: 'weather', version: '1.0.0' },
+    { instructions: 'Weather: ask for forecasts.', capabilities: { logging: {} } });
   s.registerTool('get_forecast', { description: 'forecast', inputSchema: { city: z.string() } },
     async ({ city }) => ({ content: [{ type: 'text', text: `Sunny in ${city}` }] }));
   s.registerTool('slow_count', { description: 'counts with progress', inputSchema: { n: z.number() } },
@@ -78,7 +80,8 @@ function weatherServer() {
     });
   s.registerTool('secret_tool', { description: 'filtered out by the route' },
     async () => ({ content: [{ type: 'text', text: 'should never run' }] }));
-  s.registerPrompt('greeting', { description: 'greets', argsSchema: { name: z.string() } },
+  s.registerPrompt('greeting', { description: 'greets',
+    argsSchema: { name: completable(z.string(), (v) => ['Ada', 'Alan', 'Grace'].filter((n) => n.startsWith(v))) } },
     ({ name }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `Hello, ${name}!` } }] }));
   s.registerResource('cities', 'weather://cities', { mimeType: 'text/plain' },
     async (uri) => ({ contents: [{ uri: uri.href, text: 'Paris,Oslo' }] }));
@@ -335,6 +338,19 @@ test('prompts: list prefixed, get routed', async () => {
   const g = await client.getPrompt({ name: 'weather__greeting', arguments: { name: 'Ada' } });
   assert.equal(g.messages[0].content.text, 'Hello, Ada!');
   await assert.rejects(client.getPrompt({ name: 'weather__nope' }), (e) => e.code !== undefined);
+  await client.close();
+});
+
+test('completion/complete is routed by ref.name; logging/setLevel fans out', async () => {
+  const { client } = await connect();
+  assert.ok(client.getServerCapabilities().completions, 'completions in the merged capabilities');
+  const c = await client.complete({ ref: { type: 'ref/prompt', name: 'weather__greeting' },
+    argument: { name: 'name', value: 'A' } });
+  assert.deepEqual(c.completion.values, ['Ada', 'Alan']);
+  await assert.rejects(client.complete({ ref: { type: 'ref/prompt', name: 'nosuch__p' }, argument: { name: 'x', value: '' } }),
+    (e) => e.code === -32602);
+  // notes has no logging capability and refuses; the gateway still answers {}.
+  assert.deepEqual(await client.setLoggingLevel('debug'), {});
   await client.close();
 });
 
