@@ -62,11 +62,12 @@ int gw_jsonrpc_parse(gw_str_t msg, gw_jsonrpc_msg_t *out, const char **why);
  * into m (m->id points into msg and is not empty). GW_OK / GW_EINVAL / GW_TOOBIG (out unchanged). */
 int gw_jsonrpc_replace_id(gw_str_t msg, const gw_jsonrpc_msg_t *m, gw_str_t new_id, gw_buf_t *out);
 
-/* Id wrapping for messages a backend sends the client (requests and their progress tokens): the
- * wrapped id is the JSON string "<owner>__<raw id>", so the client's answer names the backend that
- * asked and carries the backend's own id, byte for byte. owner must not contain "__", must be
- * 1..GW_JSONRPC_MAX_OWNER bytes, raw_id at most GW_JSONRPC_MAX_ID bytes (MCPRoute backend names are Kubernetes names, which cannot contain '_'). Appends the
- * wrapped raw id to out. GW_OK / GW_EINVAL / GW_TOOBIG. */
+/* Id wrapping for requests a backend sends the client (sampling, elicitation, roots): the wrapped
+ * id is the JSON string "<owner>__<raw id>", so the client's answer names the backend that asked
+ * and carries the backend's own id, byte for byte. owner: 1..GW_JSONRPC_MAX_OWNER bytes, without
+ * "__" and not ending in '_' (MCPRoute backend names are Kubernetes names, which have no '_');
+ * raw_id: a JSON string or number of at most GW_JSONRPC_MAX_ID bytes. Appends the wrapped raw id
+ * to out. GW_OK / GW_EINVAL / GW_TOOBIG (out unchanged). */
 int gw_jsonrpc_id_wrap(gw_str_t owner, gw_str_t raw_id, gw_buf_t *out);
 
 /* Reverses gw_jsonrpc_id_wrap: from a raw id (a JSON string) appends the owner to owner_out and

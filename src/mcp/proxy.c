@@ -413,6 +413,12 @@ static bool extract_response(leg_t *l)
     return l->response.len > 0;
 }
 
+static bool response_is_error(const leg_t *l)
+{
+    gw_jsonrpc_msg_t m;
+    return gw_jsonrpc_parse(gw_buf_str(&l->response), &m, NULL) == GW_OK && m.kind == GW_JSONRPC_ERROR;
+}
+
 /* ---- sending -------------------------------------------------------------------------------- */
 
 static const gw_upstream_callbacks_t leg_cbs;
@@ -783,7 +789,9 @@ static void leg_done(leg_t *l, int status, const char *detail)
     } else if (!l->failed) {
         if (r->op == OP_ACCEPTED || r->op == OP_DELETE) {
             /* the status is all that matters */
-        } else if (l->status != 200 || !extract_response(l)) {
+        } else if (!extract_response(l) || (l->status != 200 && !(r->op == OP_ROUTED && response_is_error(l)))) {
+            /* a routed call's JSON-RPC error travels even under a 4xx/5xx status: the client
+             * learns the backend's reason instead of a generic failure */
             l->failed = true;
             l->detail = l->status != 200 ? "unexpected HTTP status" : "no JSON-RPC response in the answer";
         } else if (r->op == OP_LIST && list_page(l)) {
