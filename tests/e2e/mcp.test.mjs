@@ -184,6 +184,13 @@ function startQuirky() {
     } else if (msg.method === 'tools/list') {
       seen.cursors.push(msg.params?.cursor ?? null);
       result = msg.params?.cursor === 'p2' ? { tools: [tool('b'), tool('c')] } : { tools: [tool('a'), tool('b')], nextCursor: 'p2' };
+    } else if (msg.method === 'tools/call' && msg.params.name === 'cut') {
+      // a stream cut after one notification, before the answer
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message',
+        params: { level: 'info', data: 'working' } })}\n\n`);
+      setTimeout(() => res.socket.destroy(), 20);
+      return;
     } else if (msg.method === 'tools/call' && msg.params.name === 'boom') {
       res.writeHead(500, { 'content-type': 'application/json' })
         .end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code: -32050, message: 'boom inside' } }));
@@ -616,6 +623,8 @@ test('quirky backend: SSE under application/json, priming event, every page drai
     assert.deepEqual(q.seen.cursors, [null, 'p2']);
     const r = await client.callTool({ name: 'quirky__c', arguments: {} });
     assert.equal(r.content[0].text, 'q:c');
+    // A stream cut before the answer still gives the client an answer for its id.
+    await assert.rejects(client.callTool({ name: 'quirky__cut', arguments: {} }), (e) => e.code === -32603);
     // A JSON-RPC error under HTTP 500 reaches the client as the backend wrote it.
     await assert.rejects(client.callTool({ name: 'quirky__boom', arguments: {} }),
       (e) => e.code === -32050 && /boom inside/.test(e.message));
