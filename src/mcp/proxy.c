@@ -594,10 +594,25 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
     gw_buf_init(&id, GW_BUF_UNLIMITED);
     switch (m.kind) {
     case GW_JSONRPC_REQUEST:
-        /* sampling / elicitation / roots: the client's answer must find this backend again */
+        /* sampling / elicitation / roots: the client's answer must find this backend again, and
+         * so must the client's progress notifications for the request's progress token */
         if (gw_jsonrpc_id_wrap(gw_str_c(l->be->name), m.id, &id) == GW_OK &&
-            gw_jsonrpc_replace_id(ev->data, &m, gw_buf_str(&id), &out) == GW_OK)
-            write_event(r, gw_buf_str(&out));
+            gw_jsonrpc_replace_id(ev->data, &m, gw_buf_str(&id), &out) == GW_OK) {
+            gw_str_t tok;
+            gw_buf_t wrapped, spliced;
+            gw_buf_init(&wrapped, GW_BUF_UNLIMITED);
+            gw_buf_init(&spliced, GW_BUF_UNLIMITED);
+            if (gw_json_path_get(gw_buf_str(&out), "params._meta.progressToken", &tok) == GW_OK &&
+                gw_jsonrpc_id_wrap(gw_str_c(l->be->name), tok, &wrapped) == GW_OK &&
+                gw_json_splice(gw_buf_str(&out), tok, gw_buf_str(&wrapped), &spliced) == GW_OK)
+                write_event(r, gw_buf_str(&spliced));
+            else
+                write_event(r, gw_buf_str(&out));
+            gw_buf_free(&wrapped);
+            gw_buf_free(&spliced);
+        } else {
+            gw_log_debug("mcp: backend %s sent a request whose id cannot be wrapped; dropped", l->be->name);
+        }
         break;
     case GW_JSONRPC_RESPONSE:
     case GW_JSONRPC_ERROR:
@@ -1322,6 +1337,31 @@ static void start_client_response(mcp_req_t *r)
     start_legs(r, GW_STR("POST"));
 }
 
+/* notifications/progress whose token the gateway wrapped: to its backend, token restored. */
+static bool route_progress(mcp_req_t *r)
+{
+    gw_str_t tok;
+    if (r->msg.params.len == 0 || gw_json_object_get(r->msg.params, GW_STR("progressToken"), &tok) != GW_OK)
+        return false;
+    gw_buf_t owner, orig;
+    gw_buf_init(&owner, 1024);
+    gw_buf_init(&orig, GW_JSONRPC_MAX_ID);
+    leg_t *l = NULL;
+    if (gw_jsonrpc_id_unwrap(tok, &owner, &orig) == GW_OK)
+        l = leg_by_name(r, gw_buf_str(&owner));
+    if (l != NULL) {
+        keep_only(r, l);
+        l = &r->legs[0];
+        gw_json_splice(r->body, tok, gw_buf_str(&orig), &l->req_body);
+    }
+    gw_buf_free(&owner);
+    gw_buf_free(&orig);
+    if (l == NULL)
+        return false;
+    start_legs(r, GW_STR("POST"));
+    return true;
+}
+
 static void start_list(mcp_req_t *r, const char *key, const char *name_key, bool uri, bool tools)
 {
     r->op = OP_LIST;
@@ -1443,9 +1483,12 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_
 
     switch (msg.kind) {
     case GW_JSONRPC_NOTIFICATION:
-        /* initialized, cancelled, roots/list_changed, progress...: every backend of the session
-         * gets it; one that does not know the request id it names ignores it */
+        /* initialized, cancelled, roots/list_changed...: every backend of the session gets it;
+         * one that does not know the request id it names ignores it. Progress for a backend's
+         * request goes to that backend only, with its own token. */
         r->op = OP_ACCEPTED;
+        if (gw_str_eq_lit(r->msg.method, "notifications/progress") && route_progress(r))
+            return;
         if (r->n_legs == 0) {
             finish(r);
             return;

@@ -68,10 +68,11 @@ function weatherServer() {
     });
   s.registerTool('ask_client', { description: 'asks the client to sample' },
     async (extra) => {
+      const progress = [];
       const r = await extra.sendRequest({ method: 'sampling/createMessage',
         params: { messages: [{ role: 'user', content: { type: 'text', text: 'meaning?' } }], maxTokens: 5 } },
-      CreateMessageResultSchema);
-      return { content: [{ type: 'text', text: `client said ${r.content.text}` }] };
+      CreateMessageResultSchema, { onprogress: (p) => progress.push(p.progress) });
+      return { content: [{ type: 'text', text: `client said ${r.content.text}; progress ${progress.join(',')}` }] };
     });
   s.registerTool('announce', { description: 'changes the resource list a moment after answering' },
     async () => {
@@ -393,14 +394,21 @@ test('progress notifications are streamed in order before the result', async () 
 test('server-to-client requests: sampling reaches the client with a rewritten id and the answer reaches the backend', async () => {
   const client = new Client({ name: 'e2e', version: '1.0.0' }, { capabilities: { sampling: {} } });
   const ids = [];
+  const tokens = [];
   client.setRequestHandler(CreateMessageRequestSchema, async (req, extra) => {
     ids.push(extra.requestId);
     assert.equal(req.params.messages[0].content.text, 'meaning?');
+    // Progress on the backend's request: the gateway wrapped the token; its answer (202) comes
+    // once the backend has the notification.
+    const token = req.params._meta?.progressToken;
+    tokens.push(token);
+    await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: 1, total: 1 } });
     return { model: 'm', role: 'assistant', content: { type: 'text', text: '42' } };
   });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
   const r = await client.callTool({ name: 'weather__ask_client', arguments: {} });
-  assert.equal(r.content[0].text, 'client said 42');
+  assert.equal(r.content[0].text, 'client said 42; progress 1');
+  assert.match(String(tokens[0]), /^weather__\d+$/);
   // The id the client saw names the backend and carries the backend's own id.
   assert.equal(ids.length, 1);
   assert.match(String(ids[0]), /^weather__\d+$/);
