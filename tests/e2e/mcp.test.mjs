@@ -18,7 +18,10 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
-import { startGateway, freePort, closedPort, T } from './lib/gateway.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { startGateway, freePort, closedPort, runAigw, tmpDir, T } from './lib/gateway.mjs';
 import { assertNoSanitizerReport } from './lib/common.mjs';
 
 const WEATHER_KEY = 'weather-key-e2e-7d1c';
@@ -615,6 +618,35 @@ test('--mcp-json: the mcpServers JSON serves the same /mcp route', async () => {
     const ex = await g2.stop({ timeoutMs: T(10_000) });
     assert.equal(ex.code, 0);
     assertNoSanitizerReport(g2);
+  }
+});
+
+test('--mcp-config FILE; bad MCP JSON, exclusive flags and bad seeds stop the start with a message', async () => {
+  const dir = tmpDir();
+  const file = path.join(dir, 'servers.json');
+  fs.writeFileSync(file, JSON.stringify({ mcpServers: { notes: { url: `http://127.0.0.1:${notes.port}/mcp` } } }));
+  const g = await startGateway({ args: ['--mcp-config', file, '--mcp-session-seed', 'a-seed-of-at-least-16-bytes'] });
+  try {
+    const client = new Client({ name: 'e2e', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${g.url}/mcp`)));
+    // one backend: unprefixed
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['add_note', 'echo']);
+    await client.close();
+    assert.doesNotMatch(g.stderr, /no session seed given/);
+  } finally {
+    await g.close();
+  }
+  const port = String(await freePort());
+  const bad = [
+    [['--mcp-json', '{"mcpServers":{"Bad_Name":{"url":"http://127.0.0.1:1/"}}}'], /server name must be/],
+    [['--mcp-json', '{}', '--mcp-config', file], /exclusive/],
+    [['--mcp-config', path.join(dir, 'missing.json')], /cannot read it/],
+    [['--mcp-json', '{"mcpServers":{"a":{"url":"http://127.0.0.1:1/"}}}', '--mcp-session-seed', 'short'], /invalid MCP session seeds/],
+  ];
+  for (const [args, re] of bad) {
+    const r = runAigw(['run', '--port', port, '--admin-port', '0', ...args]);
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.stderr, re, r.stderr);
   }
 });
 
