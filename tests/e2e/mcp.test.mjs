@@ -650,6 +650,35 @@ test('--mcp-config FILE; bad MCP JSON, exclusive flags and bad seeds stop the st
   }
 });
 
+test('sessions span replicas and restarts with the same seeds; rotation keeps old sessions; other seeds -> 404', async () => {
+  const servers = JSON.stringify({ mcpServers: {
+    weather: { url: `http://127.0.0.1:${weather.port}/mcp`, headers: { 'X-Api-Key': WEATHER_KEY } },
+    notes: { url: `http://127.0.0.1:${notes.port}/mcp` } } });
+  const A = 'seed-A-0123456789abcdef', B = 'seed-B-0123456789abcdef';
+  const g1 = await startGateway({ args: ['--mcp-json', servers, '--mcp-session-seed', A] });
+  const g2 = await startGateway({ args: ['--mcp-json', servers], env: { AIGW_MCP_SESSION_SEEDS: `${B},${A}` } });
+  const g3 = await startGateway({ args: ['--mcp-json', servers, '--mcp-session-seed', B] });
+  try {
+    const client = new Client({ name: 'e2e', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${g1.url}/mcp`));
+    await client.connect(transport);
+    const call = (g) => fetch(`${g.url}/mcp`, { method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+        'mcp-session-id': transport.sessionId, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call',
+        params: { name: 'weather__get_forecast', arguments: { city: 'Lima' } } }) });
+    const r2 = await call(g2);
+    assert.equal(r2.status, 200);
+    assert.match(await r2.text(), /Sunny in Lima/); // another process, the same backend session
+    const r3 = await call(g3);
+    assert.equal(r3.status, 404);
+    await r3.text();
+    await client.close();
+  } finally {
+    for (const g of [g1, g2, g3]) await g.close();
+  }
+});
+
 test('quirky backend: SSE under application/json, priming event, every page drained, duplicate dropped', async () => {
   const q = await startQuirky();
   const g = await startGateway({ args: ['--mcp-json', JSON.stringify({ mcpServers: {
