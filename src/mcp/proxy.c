@@ -549,8 +549,14 @@ static void apply_resume_id(mcp_req_t *r, gw_str_t v)
     }
 }
 
+static void stream_send_head(mcp_req_t *r);
+
 static void write_event(mcp_req_t *r, gw_str_t json)
 {
+    /* GET: a backend with something to say starts the client stream even while another backend
+     * has not answered its GET yet */
+    if (r->op == OP_STREAM && !r->head_sent)
+        stream_send_head(r);
     gw_buf_t ev;
     gw_buf_init(&ev, GW_BUF_UNLIMITED);
     if (r->emit_ids) {

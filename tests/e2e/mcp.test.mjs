@@ -174,7 +174,7 @@ function startQuirky() {
   const tool = (name) => ({ name, inputSchema: { type: 'object' } });
   const srv = http.createServer(async (req, res) => {
     if (req.method !== 'POST') {
-      res.writeHead(405).end();
+      setTimeout(() => res.writeHead(405).end(), seen.getDelayMs ?? 0); // a slow "no stream"
       return;
     }
     const msg = JSON.parse(await readBody(req));
@@ -676,6 +676,44 @@ test('sessions span replicas and restarts with the same seeds; rotation keeps ol
     await client.close();
   } finally {
     for (const g of [g1, g2, g3]) await g.close();
+  }
+});
+
+test('GET stream: events replayed by one backend while another is slow to answer its GET', { timeout: T(15_000) }, async () => {
+  const q = await startQuirky();
+  q.seen.getDelayMs = 200;
+  const g = await startGateway({ args: ['--mcp-json', JSON.stringify({ mcpServers: {
+    weather: { url: `http://127.0.0.1:${weather.port}/mcp`, headers: { 'X-Api-Key': WEATHER_KEY } },
+    quirky: { url: `http://127.0.0.1:${q.port}/mcp` } } })], env: { AIGW_MCP_HEARTBEAT_MS: '5000' } });
+  try {
+    const base = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const p = (body, h = {}) => fetch(`${g.url}/mcp`, { method: 'POST', headers: { ...base, ...h }, body: JSON.stringify(body) });
+    const init = await p({ jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    await init.text();
+    const hdr = { 'mcp-session-id': init.headers.get('mcp-session-id'), 'mcp-protocol-version': '2025-11-25' };
+    await (await p({ jsonrpc: '2.0', method: 'notifications/initialized' }, hdr)).text();
+    const ac = new AbortController();
+    const a = await fetch(`${g.url}/mcp`, { signal: ac.signal, headers: { accept: 'text/event-stream', ...hdr } });
+    const st = { buf: '', id: null };
+    const ra = a.body.getReader();
+    await new Promise((r) => setTimeout(r, 300));
+    await (await p({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'weather__announce', arguments: {} } }, hdr)).text();
+    const ev1 = await readEvent(ra, st, /list_changed/);
+    ac.abort();
+    await new Promise((r) => setTimeout(r, 100));
+    await (await p({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'weather__announce', arguments: {} } }, hdr)).text();
+    await new Promise((r) => setTimeout(r, 150));
+    // weather replays at once; quirky answers its GET 200 ms later
+    const b = await fetch(`${g.url}/mcp`, { headers: { accept: 'text/event-stream', ...hdr, 'last-event-id': ev1.id } });
+    assert.equal(b.status, 200);
+    const ev2 = await readEvent(b.body.getReader(), { buf: '', id: null }, /list_changed/);
+    assert.match(ev2.id, /^weather:/);
+    await b.body.cancel().catch(() => {});
+  } finally {
+    await g.close();
+    q.srv.close();
+    q.srv.closeAllConnections?.();
   }
 });
 
