@@ -224,8 +224,11 @@ typedef struct {
     gw_buf_t resume_id; /* GET: the backend's Last-Event-ID from the client's composite one */
 } leg_t;
 
+typedef struct batch_s batch_t;
+
 struct mcp_req_s {
     const void *tag; /* first member: gw_mcp_owns reads it */
+    batch_t *batch;  /* a 2025-03-26 batch this message belongs to; NULL: the message is the body */
     gw_gateway_t *g;
     gw_http_req_t *http;
     gw_config_t *config;
@@ -303,9 +306,18 @@ static void req_free(mcp_req_t *r)
 }
 
 /* Ends the client's response with a whole body and frees r. Only once no leg is active. */
+static void batch_child_done(batch_t *b, int status, gw_str_t body);
+
 static void respond(mcp_req_t *r, int status, gw_str_t ctype, gw_str_t body, const gw_http_header_t *extra,
                     size_t n_extra)
 {
+    if (r->batch != NULL) {
+        batch_t *b = r->batch;
+        r->http->data = NULL;
+        req_free(r);
+        batch_child_done(b, status, body); /* body is the caller's, still valid here */
+        return;
+    }
     gw_http_req_t *http = r->http;
     http->data = NULL;
     gw_metrics_count_request(r->g->metrics, GW_STR("mcp"), status);
@@ -649,6 +661,7 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
 /* ---- completion of each operation ----------------------------------------------------------- */
 
 static void finish(mcp_req_t *r);
+static void batch_free(batch_t *b);
 static bool stream_maybe_start(mcp_req_t *r, leg_t *self);
 
 static bool any_session_gone(const mcp_req_t *r)
@@ -686,7 +699,7 @@ static int leg_on_head(void *ud, int status, const gw_http_header_t *headers, si
         /* r and l are gone when the response ended; the error return cancels this leg */
         return stream_maybe_start(r, l) ? GW_ERROR : GW_OK;
     }
-    if (r->op == OP_ROUTED && status == 200 && l->sse && !r->aborted) {
+    if (r->op == OP_ROUTED && status == 200 && l->sse && !r->aborted && r->batch == NULL) {
         gw_http_header_t h[] = {
             {GW_STR("Content-Type"), GW_STR("text/event-stream")},
             {GW_STR("Cache-Control"), GW_STR("no-cache")},
@@ -1108,9 +1121,12 @@ static void finish(mcp_req_t *r)
     if (r->aborted) {
         /* the client is gone: nothing to write, the server still needs the end */
         gw_http_req_t *http = r->http;
+        batch_t *b = r->batch;
         http->data = NULL;
-        gw_http_response_end(http);
         req_free(r);
+        if (b != NULL)
+            batch_free(b);
+        gw_http_response_end(http);
         return;
     }
     /* A backend that no longer knows its session (deleted, expired, restarted): the composite
@@ -1390,6 +1406,9 @@ static void start_list(mcp_req_t *r, const char *key, const char *name_key, bool
     start_legs(r, GW_STR("POST"));
 }
 
+static void dispatch(mcp_req_t *r);
+static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route, gw_str_t pv);
+
 static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route)
 {
     const gw_http_header_t *hs = req->headers;
@@ -1418,8 +1437,7 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_
     }
     gw_str_t body = gw_buf_str(&req->body);
     if (gw_jsonrpc_is_batch(body)) {
-        /* Batches exist only in 2025-03-26 and no current client sends them. */
-        respond_http_error(g, req, 400, GW_JSONRPC_INVALID_REQUEST, "JSON-RPC batches are not supported", NULL, 0);
+        handle_batch(g, req, route, pv);
         return;
     }
     gw_jsonrpc_msg_t msg;
@@ -1486,7 +1504,13 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_
     gw_buf_append_str(&r->client_proto, s.protocol_version);
     legs_from_session(r, &s);
     gw_mcp_session_free(&s);
+    dispatch(r);
+}
 
+/* One message of an open session: r holds the message, its body and a leg per backend. */
+static void dispatch(mcp_req_t *r)
+{
+    gw_jsonrpc_msg_t msg = r->msg;
     switch (msg.kind) {
     case GW_JSONRPC_NOTIFICATION:
         /* initialized, cancelled, roots/list_changed...: every backend of the session gets it;
@@ -1541,6 +1565,191 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_
         snprintf(msgbuf, sizeof(msgbuf), "Method not found: %s", r->msg.method_buf);
         fail_rpc(r, GW_JSONRPC_METHOD_NOT_FOUND, msgbuf);
     }
+}
+
+/* ---- 2025-03-26 batches ----------------------------------------------------------------------
+ * Only that revision has them (2025-06-18 removed them). The messages run one after the other as
+ * children of the batch, each exactly as if it had been POSTed alone but answered as JSON (no
+ * streaming inside a batch); the answers to its requests form the array the client gets. */
+
+struct batch_s {
+    gw_gateway_t *g;
+    gw_http_req_t *http;
+    const gw_mcp_route_t *route;
+    gw_mcp_session_t sess;
+    gw_str_t items[GW_MCP_MAX_BATCH];
+    size_t n_items, next;
+    gw_buf_t out; /* "[" answer, answer ... */
+    size_t n_out;
+    bool gone;    /* a backend lost the session: the whole batch is a 404 */
+};
+
+static void batch_free(batch_t *b)
+{
+    gw_mcp_session_free(&b->sess);
+    gw_buf_free(&b->out);
+    free(b);
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* Appends arr[from, to) trimmed to items, unless it is empty ("[]"). */
+static int push_item(gw_str_t arr, size_t from, size_t to, gw_str_t *items, size_t max, size_t *n)
+{
+    while (from < to && is_ws(arr.base[from]))
+        from++;
+    while (to > from && is_ws(arr.base[to - 1]))
+        to--;
+    if (from == to)
+        return GW_OK;
+    if (*n == max)
+        return GW_TOOBIG;
+    items[(*n)++] = gw_str(arr.base + from, to - from);
+    return GW_OK;
+}
+
+/* Splits a validated JSON array into its elements (raw slices): they are separated by the commas
+ * at depth 1, outside strings. GW_TOOBIG past max, GW_EINVAL when arr is no array. */
+static int split_array(gw_str_t arr, gw_str_t *items, size_t max, size_t *n)
+{
+    size_t i = 0, depth = 0, start = 0;
+    bool in_str = false;
+    *n = 0;
+    while (i < arr.len && is_ws(arr.base[i]))
+        i++;
+    if (i == arr.len || arr.base[i] != '[')
+        return GW_EINVAL;
+    for (; i < arr.len; i++) {
+        char c = arr.base[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth == 1)
+                start = i + 1;
+        } else if (c == ']' || c == '}') {
+            if (--depth == 0)
+                return push_item(arr, start, i, items, max, n);
+        } else if (c == ',' && depth == 1) {
+            int rc = push_item(arr, start, i, items, max, n);
+            if (rc != GW_OK)
+                return rc;
+            start = i + 1;
+        }
+    }
+    return GW_EINVAL;
+}
+
+static void batch_next(batch_t *b);
+
+static void batch_child_done(batch_t *b, int status, gw_str_t body)
+{
+    if (status == 404)
+        b->gone = true;
+    else if (status == 200 && body.len) {
+        gw_buf_append_byte(&b->out, b->n_out++ ? ',' : '[');
+        gw_buf_append_str(&b->out, body);
+    }
+    batch_next(b);
+}
+
+static void batch_next(batch_t *b)
+{
+    while (b->next < b->n_items && !b->gone) {
+        gw_str_t item = b->items[b->next++];
+        gw_jsonrpc_msg_t msg;
+        const char *why = NULL;
+        if (gw_jsonrpc_parse(item, &msg, &why) != GW_OK ||
+            (msg.kind == GW_JSONRPC_REQUEST && gw_str_eq_lit(msg.method, "initialize"))) {
+            /* JSON-RPC: an invalid member gets its own error answer, id null */
+            gw_buf_append_byte(&b->out, b->n_out++ ? ',' : '[');
+            gw_jsonrpc_error(&b->out, GW_STR_NULL, GW_JSONRPC_INVALID_REQUEST,
+                             why ? why : "initialize cannot be part of a batch");
+            continue;
+        }
+        mcp_req_t *r = req_new(b->g, b->http, b->route, OP_ACCEPTED);
+        r->batch = b;
+        r->body = item;
+        r->msg = msg;
+        r->msg.method = gw_str(r->msg.method_buf, msg.method.len);
+        gw_buf_append_str(&r->client_proto, b->sess.protocol_version);
+        legs_from_session(r, &b->sess);
+        dispatch(r); /* answers now or later through respond -> batch_child_done -> here */
+        return;
+    }
+    gw_http_req_t *http = b->http;
+    gw_gateway_t *g = b->g;
+    http->data = NULL;
+    if (b->gone) {
+        batch_free(b);
+        respond_http_error(g, http, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
+        return;
+    }
+    if (b->n_out == 0) {
+        batch_free(b);
+        gw_metrics_count_request(g->metrics, GW_STR("mcp"), 202);
+        gw_http_respond_simple(http, 202, GW_STR_NULL, GW_STR_NULL, NULL, 0);
+        return;
+    }
+    gw_buf_append_byte(&b->out, ']');
+    gw_metrics_count_request(g->metrics, GW_STR("mcp"), 200);
+    gw_http_respond_simple(http, 200, GW_STR("application/json"), gw_buf_str(&b->out), NULL, 0);
+    batch_free(b);
+}
+
+static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route, gw_str_t pv)
+{
+    if (pv.base != NULL && !gw_str_eq_lit(pv, "2025-03-26")) {
+        respond_http_error(g, req, 400, GW_JSONRPC_INVALID_REQUEST,
+                           "JSON-RPC batches exist only in protocol revision 2025-03-26", NULL, 0);
+        return;
+    }
+    gw_str_t body = gw_buf_str(&req->body);
+    if (gw_json_validate(body.base, body.len, GW_JSONRPC_MAX_DEPTH, NULL) != GW_OK) {
+        respond_http_error(g, req, 400, GW_JSONRPC_PARSE_ERROR, "parse error", NULL, 0);
+        return;
+    }
+    gw_str_t sid = gw_http_header_find(req->headers, req->n_headers, GW_STR("mcp-session-id"));
+    if (sid.base == NULL || sid.len == 0) {
+        /* initialize is never part of a batch, so a batch always belongs to a session */
+        respond_http_error(g, req, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required",
+                           NULL, 0);
+        return;
+    }
+    batch_t *b = gw_calloc(1, sizeof(*b));
+    gw_mcp_session_expect_t exp = {
+        .route = gw_str_c(route->name),
+        .now = (int64_t)time(NULL),
+        .max_age = GW_MCP_SESSION_MAX_AGE_S,
+    };
+    if (gw_mcp_session_open(keyring, sid, &exp, &b->sess) != GW_OK) {
+        free(b);
+        respond_http_error(g, req, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
+        return;
+    }
+    if (!gw_str_eq_lit(b->sess.protocol_version, "2025-03-26")) {
+        batch_free(b);
+        respond_http_error(g, req, 400, GW_JSONRPC_INVALID_REQUEST,
+                           "JSON-RPC batches exist only in protocol revision 2025-03-26", NULL, 0);
+        return;
+    }
+    if (split_array(body, b->items, GW_MCP_MAX_BATCH, &b->n_items) != GW_OK || b->n_items == 0) {
+        batch_free(b);
+        respond_http_error(g, req, 400, GW_JSONRPC_INVALID_REQUEST, "a batch holds 1 to 64 messages", NULL, 0);
+        return;
+    }
+    b->g = g;
+    b->http = req;
+    b->route = route;
+    gw_buf_init(&b->out, GW_BUF_UNLIMITED);
+    batch_next(b);
 }
 
 static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route)

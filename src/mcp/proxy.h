@@ -19,6 +19,8 @@
 #define GW_MCP_HEARTBEAT_MS 30000
 /* A backend's SSE event id carried in the composite Last-Event-ID (longer ones are dropped). */
 #define GW_MCP_MAX_EVENT_ID 512
+/* Messages in one 2025-03-26 JSON-RPC batch. */
+#define GW_MCP_MAX_BATCH 64
 /* Body of one backend answer gathered before merging (lists, initialize). */
 #define GW_MCP_MAX_BACKEND_BODY (32u << 20)
 

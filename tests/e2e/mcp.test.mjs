@@ -562,7 +562,7 @@ test('transport checks: 403 Origin, 406 Accept, 415 Content-Type, 400 bad JSON /
   assert.equal(bad.status, 400);
   assert.equal(bad.json.error.code, -32700);
   assert.equal((await post(init, { 'mcp-protocol-version': '1999-01-01' })).status, 400);
-  assert.equal((await post([init], {})).status, 400);
+  assert.equal((await post([init], {})).status, 400); // a batch needs a 2025-03-26 session
   const put = await fetch(`${gw.url}/mcp`, { method: 'PUT', body: '{}' });
   assert.equal(put.status, 405);
   assert.match(put.headers.get('allow'), /GET, POST, DELETE/);
@@ -578,6 +578,54 @@ test('transport checks: 403 Origin, 406 Accept, 415 Content-Type, 400 bad JSON /
   assert.equal(ok.status, 200);
   assert.equal(ok.json.result.protocolVersion, '2025-06-18');
   assert.ok(ok.headers.get('mcp-session-id'));
+});
+
+test('2025-03-26 batches: answered as one array in order; refused for later revisions', async () => {
+  const initFor = async (v) => {
+    const r = await post({ jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: v, capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    assert.equal(r.json.result.protocolVersion, v);
+    return r.headers.get('mcp-session-id');
+  };
+  const sid = await initFor('2025-03-26');
+  const batch = [
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+    { jsonrpc: '2.0', id: 'a', method: 'tools/list' },
+    { jsonrpc: '2.0', id: 'b', method: 'ping' },
+    { jsonrpc: '2.0', id: 'c', method: 'tools/call', params: { name: 'weather__get_forecast', arguments: { city: 'Rome' } } },
+    { jsonrpc: '2.0', id: 'd', method: 'tools/call', params: { name: 'nosuch__x', arguments: {} } },
+    { bogus: true },
+  ];
+  const r = await post(batch, { 'mcp-session-id': sid });
+  assert.equal(r.status, 200, r.text);
+  assert.ok(Array.isArray(r.json));
+  assert.deepEqual(r.json.map((m) => m.id), ['a', 'b', 'c', 'd', null]);
+  assert.ok(r.json[0].result.tools.some((t) => t.name === 'weather__get_forecast'));
+  assert.deepEqual(r.json[1].result, {});
+  assert.equal(r.json[2].result.content[0].text, 'Sunny in Rome');
+  assert.equal(r.json[3].error.code, -32602);
+  assert.equal(r.json[4].error.code, -32600);
+  // Notifications only: 202.
+  const n = await post([{ jsonrpc: '2.0', method: 'notifications/roots/list_changed' }], { 'mcp-session-id': sid });
+  assert.equal(n.status, 202);
+  // Later revisions have no batches.
+  assert.equal((await post(batch, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' })).status, 400);
+  const sid2 = await initFor('2025-06-18');
+  assert.equal((await post(batch, { 'mcp-session-id': sid2 })).status, 400);
+  assert.equal((await post('[1,', { 'mcp-session-id': sid })).status, 400);
+
+  // A client leaving in the middle of a batch: the running member is cancelled, the rest dropped.
+  const ac = new AbortController();
+  const slow = fetch(`${gw.url}/mcp`, { method: 'POST', signal: ac.signal,
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid },
+    body: JSON.stringify([{ jsonrpc: '2.0', id: 1, method: 'ping' },
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'weather__slow_count', arguments: { n: 100 } } },
+      { jsonrpc: '2.0', id: 3, method: 'tools/list' }]) }).catch(() => 'aborted');
+  await new Promise((r) => setTimeout(r, 200));
+  ac.abort();
+  assert.equal(await slow, 'aborted');
+  const again = await post(batch.slice(3, 4), { 'mcp-session-id': sid });
+  assert.equal(again.json[0].result.content[0].text, 'Sunny in Rome');
 });
 
 test('sessions: missing -> 400, tampered -> 404, DELETE -> then 404', async () => {
