@@ -51,6 +51,12 @@ typedef struct {
  * batches; 2025-06-18 and later forbid them. */
 bool gw_jsonrpc_is_batch(gw_str_t body);
 
+/* Splits a batch body (a JSON array) into its members, raw slices into body, in order, without
+ * judging them as messages (gw_jsonrpc_parse does, one by one). GW_OK with *n members (0 for
+ * "[]"); GW_EINVAL when body is no valid JSON array; GW_TOOBIG past max members, the depth or
+ * size limits above. *n is 0 on failure. */
+int gw_jsonrpc_batch_split(gw_str_t body, gw_str_t *items, size_t max, size_t *n);
+
 /* Parses and validates exactly one JSON-RPC 2.0 message (strict JSON, "jsonrpc":"2.0", the
  * member combinations of the spec, ids that are strings or numbers, params an object or array).
  * Returns GW_OK; GW_TOOBIG past the limits above; GW_EINVAL for bad JSON (*why = "parse error",

@@ -1591,62 +1591,6 @@ static void batch_free(batch_t *b)
     free(b);
 }
 
-static bool is_ws(char c)
-{
-    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
-
-/* Appends arr[from, to) trimmed to items, unless it is empty ("[]"). */
-static int push_item(gw_str_t arr, size_t from, size_t to, gw_str_t *items, size_t max, size_t *n)
-{
-    while (from < to && is_ws(arr.base[from]))
-        from++;
-    while (to > from && is_ws(arr.base[to - 1]))
-        to--;
-    if (from == to)
-        return GW_OK;
-    if (*n == max)
-        return GW_TOOBIG;
-    items[(*n)++] = gw_str(arr.base + from, to - from);
-    return GW_OK;
-}
-
-/* Splits a validated JSON array into its elements (raw slices): they are separated by the commas
- * at depth 1, outside strings. GW_TOOBIG past max, GW_EINVAL when arr is no array. */
-static int split_array(gw_str_t arr, gw_str_t *items, size_t max, size_t *n)
-{
-    size_t i = 0, depth = 0, start = 0;
-    bool in_str = false;
-    *n = 0;
-    while (i < arr.len && is_ws(arr.base[i]))
-        i++;
-    if (i == arr.len || arr.base[i] != '[')
-        return GW_EINVAL;
-    for (; i < arr.len; i++) {
-        char c = arr.base[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth == 1)
-                start = i + 1;
-        } else if (c == ']' || c == '}') {
-            if (--depth == 0)
-                return push_item(arr, start, i, items, max, n);
-        } else if (c == ',' && depth == 1) {
-            int rc = push_item(arr, start, i, items, max, n);
-            if (rc != GW_OK)
-                return rc;
-            start = i + 1;
-        }
-    }
-    return GW_EINVAL;
-}
-
 static void batch_next(batch_t *b);
 
 static void batch_child_done(batch_t *b, int status, gw_str_t body)
@@ -1712,8 +1656,12 @@ static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route
         return;
     }
     gw_str_t body = gw_buf_str(&req->body);
-    if (gw_json_validate(body.base, body.len, GW_JSONRPC_MAX_DEPTH, NULL) != GW_OK) {
-        respond_http_error(g, req, 400, GW_JSONRPC_PARSE_ERROR, "parse error", NULL, 0);
+    gw_str_t items[GW_MCP_MAX_BATCH];
+    size_t n_items = 0;
+    int rc = gw_jsonrpc_batch_split(body, items, GW_MCP_MAX_BATCH, &n_items);
+    if (rc != GW_OK || n_items == 0) {
+        respond_http_error(g, req, 400, rc == GW_EINVAL ? GW_JSONRPC_PARSE_ERROR : GW_JSONRPC_INVALID_REQUEST,
+                           rc == GW_EINVAL ? "parse error" : "a batch holds 1 to 64 messages (and is not nested too deep)", NULL, 0);
         return;
     }
     gw_str_t sid = gw_http_header_find(req->headers, req->n_headers, GW_STR("mcp-session-id"));
@@ -1740,11 +1688,8 @@ static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route
                            "JSON-RPC batches exist only in protocol revision 2025-03-26", NULL, 0);
         return;
     }
-    if (split_array(body, b->items, GW_MCP_MAX_BATCH, &b->n_items) != GW_OK || b->n_items == 0) {
-        batch_free(b);
-        respond_http_error(g, req, 400, GW_JSONRPC_INVALID_REQUEST, "a batch holds 1 to 64 messages", NULL, 0);
-        return;
-    }
+    memcpy(b->items, items, n_items * sizeof(items[0]));
+    b->n_items = n_items;
     b->g = g;
     b->http = req;
     b->route = route;

@@ -1,6 +1,7 @@
-/* libFuzzer harness for mcp/jsonrpc: any bytes either parse into a message whose slices lie
- * inside the input and whose kind matches its members, or fail with a static reason; replacing
- * the id keeps the message valid and of the same kind; id wrapping round-trips. */
+/* libFuzzer harness for mcp/jsonrpc: batches split into valid members, in order; any bytes
+ * either parse into a message whose slices lie inside the input and whose kind matches its
+ * members, or fail with a static reason; replacing the id keeps the message valid and of the same
+ * kind; id wrapping round-trips. */
 #include "core/json.h"
 #include "mcp/jsonrpc.h"
 
@@ -20,7 +21,20 @@ static bool inside(gw_str_t in, gw_str_t s)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     gw_str_t in = gw_str((const char *)data, size);
-    (void)gw_jsonrpc_is_batch(in);
+    if (gw_jsonrpc_is_batch(in)) {
+        /* batch members: in order, inside the input, not overlapping, each one JSON value */
+        gw_str_t items[64];
+        size_t n = 0;
+        int brc = gw_jsonrpc_batch_split(in, items, 64, &n);
+        CHECK(brc == GW_OK || brc == GW_EINVAL || brc == GW_TOOBIG);
+        CHECK(brc == GW_OK || n == 0);
+        const char *prev_end = in.base;
+        for (size_t i = 0; i < n; i++) {
+            CHECK(items[i].len > 0 && inside(in, items[i]) && items[i].base >= prev_end);
+            CHECK(gw_json_validate(items[i].base, items[i].len, 0, NULL) == GW_OK);
+            prev_end = items[i].base + items[i].len;
+        }
+    }
     gw_jsonrpc_msg_t m;
     const char *why = NULL;
     int rc = gw_jsonrpc_parse(in, &m, &why);

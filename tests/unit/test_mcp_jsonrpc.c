@@ -179,6 +179,28 @@ static void test_batch(void **state)
     assert_false(gw_jsonrpc_is_batch(GW_STR("")));
 }
 
+static void test_batch_split(void **state)
+{
+    (void)state;
+    gw_str_t items[4];
+    size_t n = 99;
+    const char *b = " [ {\"a\":\"x,]\"} , 2 ,[3,[4]] ,\"s\\\"]\"\n] ";
+    assert_int_equal(gw_jsonrpc_batch_split(gw_str_c(b), items, 4, &n), GW_OK);
+    assert_int_equal(n, 4);
+    assert_true(gw_str_eq_lit(items[0], "{\"a\":\"x,]\"}"));
+    assert_true(gw_str_eq_lit(items[1], "2"));
+    assert_true(gw_str_eq_lit(items[2], "[3,[4]]"));
+    assert_true(gw_str_eq_lit(items[3], "\"s\\\"]\""));
+    assert_int_equal(gw_jsonrpc_batch_split(GW_STR("[]"), items, 4, &n), GW_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(gw_jsonrpc_batch_split(GW_STR("[1,2,3,4,5]"), items, 4, &n), GW_TOOBIG);
+    assert_int_equal(n, 0);
+    assert_int_equal(gw_jsonrpc_batch_split(GW_STR("[1,]"), items, 4, &n), GW_EINVAL);
+    assert_int_equal(gw_jsonrpc_batch_split(GW_STR("{}"), items, 4, &n), GW_EINVAL);
+    assert_int_equal(gw_jsonrpc_batch_split(GW_STR(""), items, 4, &n), GW_EINVAL);
+    assert_int_equal(n, 0);
+}
+
 static void test_replace_id(void **state)
 {
     (void)state;
@@ -283,7 +305,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify),   cmocka_unit_test(test_invalid), cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_batch),      cmocka_unit_test(test_replace_id), cmocka_unit_test(test_id_wrap),
+        cmocka_unit_test(test_batch),      cmocka_unit_test(test_batch_split), cmocka_unit_test(test_replace_id),
+        cmocka_unit_test(test_id_wrap),
         cmocka_unit_test(test_builders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
