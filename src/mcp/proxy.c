@@ -1510,8 +1510,7 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_
 /* One message of an open session: r holds the message, its body and a leg per backend. */
 static void dispatch(mcp_req_t *r)
 {
-    gw_jsonrpc_msg_t msg = r->msg;
-    switch (msg.kind) {
+    switch (r->msg.kind) {
     case GW_JSONRPC_NOTIFICATION:
         /* initialized, cancelled, roots/list_changed...: every backend of the session gets it;
          * one that does not know the request id it names ignores it. Progress for a backend's
@@ -1660,8 +1659,9 @@ static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route
     size_t n_items = 0;
     int rc = gw_jsonrpc_batch_split(body, items, GW_MCP_MAX_BATCH, &n_items);
     if (rc != GW_OK || n_items == 0) {
-        respond_http_error(g, req, 400, rc == GW_EINVAL ? GW_JSONRPC_PARSE_ERROR : GW_JSONRPC_INVALID_REQUEST,
-                           rc == GW_EINVAL ? "parse error" : "a batch holds 1 to 64 messages (and is not nested too deep)", NULL, 0);
+        bool parse = rc == GW_EINVAL;
+        respond_http_error(g, req, 400, parse ? GW_JSONRPC_PARSE_ERROR : GW_JSONRPC_INVALID_REQUEST,
+                           parse ? "parse error" : "a batch holds 1 to 64 messages, nested at most 64 deep", NULL, 0);
         return;
     }
     gw_str_t sid = gw_http_header_find(req->headers, req->n_headers, GW_STR("mcp-session-id"));
