@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/oauth.h"
 #include "mcp/session.h"
 
 #include <cjson/cJSON.h>
@@ -1781,6 +1782,14 @@ void gw_mcp_handle(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *ro
     gw_str_t origin = gw_http_header_find(req->headers, req->n_headers, GW_STR("origin"));
     if (origin.base != NULL && !origin_allowed(origin)) {
         respond_http_error(g, req, 403, GW_JSONRPC_SERVER_ERROR, "Forbidden: Origin not allowed", NULL, 0);
+        return;
+    }
+    if (gw_mcp_auth_required(route)) {
+        /* Fail closed: a route with OAuth or apiKeyAuth is never served unauthenticated. The
+         * authorizer (mcp/oauth.h) needs a per-worker instance in gw_gateway_t; until it is
+         * there, such routes answer 503. */
+        respond_http_error(g, req, 503, GW_JSONRPC_SERVER_ERROR,
+                           "Service Unavailable: authorization of this MCP route is not wired yet", NULL, 0);
         return;
     }
     if (gw_str_eq_lit(req->method, "POST")) {

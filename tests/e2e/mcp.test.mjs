@@ -252,6 +252,27 @@ spec:
       group: gateway.envoyproxy.io
       path: /mcp
 ---
+apiVersion: aigateway.envoyproxy.io/v1alpha1
+kind: MCPRoute
+metadata: {name: locked, namespace: default}
+spec:
+  parentRefs: [{name: aigw-e2e, kind: Gateway, group: gateway.networking.k8s.io}]
+  path: /locked/mcp
+  backendRefs:
+    - name: notes
+      kind: Backend
+      group: gateway.envoyproxy.io
+      path: /mcp
+  securityPolicy:
+    apiKeyAuth:
+      credentialRefs: [{name: mcp-clients}]
+      extractFrom: [{headers: [X-Client-Key]}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: mcp-clients, namespace: default}
+stringData: {client-a: key-a-0123456789}
+---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: Backend
 metadata: {name: weather, namespace: default}
@@ -550,6 +571,18 @@ test('a single-backend route exposes names unprefixed; spec.headers select the r
   // Another team's header does not reach the route.
   const other = new Client({ name: 'e2e', version: '1.0.0' });
   await assert.rejects(other.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { 'X-Team': 'red' } } })));
+});
+
+test('a route with apiKeyAuth is never served unauthenticated (fails closed until auth is wired)', async () => {
+  const init = { jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+  for (const key of [undefined, 'key-a-0123456789', 'wrong']) {
+    const res = await fetch(`${gw.url}/locked/mcp`, { method: 'POST', body: JSON.stringify(init),
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+        ...(key ? { 'x-client-key': key } : {}) } });
+    assert.equal(res.status, 503);
+    assert.doesNotMatch(await res.text(), /key-a/);
+  }
 });
 
 test('transport checks: 403 Origin, 406 Accept, 415 Content-Type, 400 bad JSON / version / batch, 405 GET', async () => {
