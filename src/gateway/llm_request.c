@@ -660,7 +660,8 @@ static void send_upstream(llm_req_t *r)
     /* credentials last: they may sign the exact bytes, path and headers that go out */
     gw_buf_t host;
     gw_buf_init(&host, 1024);
-    gw_auth_host_header(b, &host);
+    if (b->auth.type == GW_AUTH_AWS_CREDENTIALS) /* only SigV4 signs the Host header */
+        gw_auth_host_header(b, &host);
     gw_str_t body = r->out.body_changed ? gw_buf_str(&r->out.body) : gw_buf_str(&http->body);
     gw_str_t ctype = r->out.content_type[0] ? gw_str_c(r->out.content_type)
                                             : gw_http_header_find(http->headers, http->n_headers, GW_STR("content-type"));
