@@ -180,62 +180,6 @@ int gw_jsonrpc_parse(gw_str_t msg, gw_jsonrpc_msg_t *out, const char **why)
     return GW_OK;
 }
 
-static bool ws(char c)
-{
-    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
-
-/* Appends arr[from, to) trimmed to items, unless it is empty ("[]"). */
-static int push_item(gw_str_t arr, size_t from, size_t to, gw_str_t *items, size_t max, size_t *n)
-{
-    while (from < to && ws(arr.base[from]))
-        from++;
-    while (to > from && ws(arr.base[to - 1]))
-        to--;
-    if (from == to)
-        return GW_OK;
-    if (*n == max)
-        return GW_TOOBIG;
-    items[(*n)++] = gw_str(arr.base + from, to - from);
-    return GW_OK;
-}
-
-/* Splits a validated JSON array into its elements (raw slices): they are separated by the commas
- * at depth 1, outside strings. GW_TOOBIG past max, GW_EINVAL when arr is no array. */
-static int split_array(gw_str_t arr, gw_str_t *items, size_t max, size_t *n)
-{
-    size_t i = 0, depth = 0, start = 0;
-    bool in_str = false;
-    *n = 0;
-    while (i < arr.len && ws(arr.base[i]))
-        i++;
-    if (i == arr.len || arr.base[i] != '[')
-        return GW_EINVAL;
-    for (; i < arr.len; i++) {
-        char c = arr.base[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth == 1)
-                start = i + 1;
-        } else if (c == ']' || c == '}') {
-            if (--depth == 0)
-                return push_item(arr, start, i, items, max, n);
-        } else if (c == ',' && depth == 1) {
-            int rc = push_item(arr, start, i, items, max, n);
-            if (rc != GW_OK)
-                return rc;
-            start = i + 1;
-        }
-    }
-    return GW_EINVAL;
-}
-
 int gw_jsonrpc_batch_split(gw_str_t body, gw_str_t *items, size_t max, size_t *n)
 {
     *n = 0;
@@ -243,14 +187,24 @@ int gw_jsonrpc_batch_split(gw_str_t body, gw_str_t *items, size_t max, size_t *n
         return GW_TOOBIG;
     if (body.base == NULL)
         return GW_EINVAL;
-    /* the scanner below trusts the structure: validate first */
+    /* the members must be valid JSON too; the iterator checks structure only */
     int rc = gw_json_validate(body.base, body.len, GW_JSONRPC_MAX_DEPTH, NULL);
     if (rc != GW_OK)
         return rc;
-    rc = split_array(body, items, max, n);
-    if (rc != GW_OK)
+    size_t pos = 0;
+    gw_str_t elem;
+    while ((rc = gw_json_array_next(trim(body), &pos, &elem)) == GW_OK) {
+        if (*n == max) {
+            *n = 0;
+            return GW_TOOBIG;
+        }
+        items[(*n)++] = trim(elem);
+    }
+    if (rc != GW_DONE) {
         *n = 0;
-    return rc;
+        return GW_EINVAL;
+    }
+    return GW_OK;
 }
 
 int gw_jsonrpc_replace_id(gw_str_t msg, const gw_jsonrpc_msg_t *m, gw_str_t new_id, gw_buf_t *out)
