@@ -3,9 +3,9 @@
  * they pass, non-streaming bodies once at the end. */
 #include "translate/anthropic_anthropic.h"
 
-#include "codec/decompress.h"
 #include "codec/sse.h"
 #include "core/alloc.h"
+#include "translate/body_tap.h"
 #include "core/json.h"
 #include "translate/anthropic_common.h"
 
@@ -18,11 +18,10 @@
 typedef struct {
     gw_translator_t base;
     gw_operation_t op;
-    gw_decoder_t *decoder; /* NULL for identity bodies */
+    gw_body_tap_t tap;      /* decoded view of the body, for usage */
     gw_sse_parser_t sse;
     gw_anthropic_stream_obs_t obs;
     gw_buf_t body;         /* decoded non-streaming body, read at the end */
-    gw_buf_t scratch;      /* decoded piece of the current chunk */
     bool observe_failed;   /* corrupt encoding or oversized body: stop observing */
 } anthropic_tr_t;
 
@@ -57,13 +56,10 @@ static int tr_response_head(gw_translator_t *t, int status, gw_str_t content_typ
 {
     anthropic_tr_t *a = (anthropic_tr_t *)t;
     (void)status;
-    gw_encoding_t enc = gw_encoding_parse(content_encoding);
-    if (enc == GW_ENCODING_UNSUPPORTED)
+    gw_body_tap_start(&a->tap, content_encoding, OBSERVE_MAX_BODY);
+    if (a->tap.failed)
         a->observe_failed = true;
-    else if (enc != GW_ENCODING_IDENTITY)
-        a->decoder = gw_decoder_new(enc, OBSERVE_MAX_BODY);
-    gw_str_t es = GW_STR("text/event-stream");
-    t->stream_response = content_type.len >= es.len && gw_str_case_eq(gw_str(content_type.base, es.len), es);
+    t->stream_response = gw_content_type_is_event_stream(content_type);
     return GW_OK;
 }
 
@@ -102,15 +98,11 @@ static int tr_response_body(gw_translator_t *t, const char *p, size_t n, bool en
     anthropic_tr_t *a = (anthropic_tr_t *)t;
     /* passthrough: the client gets the upstream bytes; out is only written at the end */
     if (!a->observe_failed && n) {
-        if (a->decoder) {
-            gw_buf_reset(&a->scratch);
-            if (gw_decoder_feed(a->decoder, p, n, &a->scratch) != GW_OK)
-                a->observe_failed = true;
-            else
-                observe(a, a->scratch.data, a->scratch.len);
-        } else {
-            observe(a, p, n);
-        }
+        gw_str_t decoded;
+        if (gw_body_tap_feed(&a->tap, p, n, &decoded))
+            observe(a, decoded.base, decoded.len);
+        else
+            a->observe_failed = true;
     }
     /* The last event may lack its closing blank line (seen in SDK fixtures): end of stream ends
      * it, as the SDKs' decoders do. */
@@ -191,10 +183,9 @@ out:
 static void tr_destroy(gw_translator_t *t)
 {
     anthropic_tr_t *a = (anthropic_tr_t *)t;
-    gw_decoder_free(a->decoder);
+    gw_body_tap_free(&a->tap);
     gw_sse_parser_free(&a->sse);
     gw_buf_free(&a->body);
-    gw_buf_free(&a->scratch);
     gw_buf_free(&t->response_model);
     free(a);
 }
@@ -218,6 +209,6 @@ gw_translator_t *gw_anthropic_anthropic_new(gw_operation_t op)
     gw_buf_init(&a->base.response_model, 1024);
     gw_sse_parser_init(&a->sse, GW_SSE_DEFAULT_MAX_EVENT);
     gw_buf_init(&a->body, OBSERVE_MAX_BODY);
-    gw_buf_init(&a->scratch, OBSERVE_MAX_BODY);
+    gw_body_tap_init(&a->tap);
     return &a->base;
 }

@@ -3,9 +3,9 @@
  * event as they pass, non-streaming bodies once at the end. */
 #include "translate/openai_openai.h"
 
-#include "codec/decompress.h"
 #include "codec/sse.h"
 #include "core/alloc.h"
+#include "translate/body_tap.h"
 #include "core/json.h"
 #include "translate/openai_usage.h"
 
@@ -22,12 +22,11 @@
 typedef struct {
     gw_translator_t base;
     gw_operation_t op;
-    gw_decoder_t *decoder;  /* NULL for identity bodies */
+    gw_body_tap_t tap;      /* decoded view of the body, for usage */
     gw_sse_parser_t sse;
     gw_buf_t body;          /* decoded non-streaming body (or its head window once too large) */
     gw_buf_t tail;          /* last bytes of a body too large to keep whole */
     bool windowed;          /* body holds only the head window */
-    gw_buf_t scratch;       /* decoded piece of the current chunk */
     bool observe_failed;    /* corrupt encoding or oversized body: stop observing */
 } openai_tr_t;
 
@@ -117,14 +116,10 @@ static int tr_response_head(gw_translator_t *t, int status, gw_str_t content_typ
 {
     openai_tr_t *o = (openai_tr_t *)t;
     (void)status;
-    gw_encoding_t enc = gw_encoding_parse(content_encoding);
-    if (enc == GW_ENCODING_UNSUPPORTED)
+    gw_body_tap_start(&o->tap, content_encoding, OBSERVE_MAX_DECODED);
+    if (o->tap.failed)
         o->observe_failed = true;
-    else if (enc != GW_ENCODING_IDENTITY)
-        o->decoder = gw_decoder_new(enc, OBSERVE_MAX_DECODED);
-    const char *es = "text/event-stream";
-    t->stream_response = content_type.len >= strlen(es) && gw_str_case_eq(gw_str(content_type.base, strlen(es)),
-                                                                           gw_str_c(es));
+    t->stream_response = gw_content_type_is_event_stream(content_type);
     return GW_OK;
 }
 
@@ -281,15 +276,11 @@ static int tr_response_body(gw_translator_t *t, const char *p, size_t n, bool en
     openai_tr_t *o = (openai_tr_t *)t;
     (void)out; /* passthrough: the client gets the upstream bytes */
     if (!o->observe_failed && n) {
-        if (o->decoder) {
-            gw_buf_reset(&o->scratch);
-            if (gw_decoder_feed(o->decoder, p, n, &o->scratch) != GW_OK)
-                o->observe_failed = true;
-            else
-                observe(o, o->scratch.data, o->scratch.len);
-        } else {
-            observe(o, p, n);
-        }
+        gw_str_t decoded;
+        if (gw_body_tap_feed(&o->tap, p, n, &decoded))
+            observe(o, decoded.base, decoded.len);
+        else
+            o->observe_failed = true;
     }
     if (end && !o->observe_failed && !t->stream_response && o->windowed) {
         usage_from_windows(o);
@@ -328,11 +319,10 @@ static int tr_response_error(gw_translator_t *t, int status, const gw_http_heade
 static void tr_destroy(gw_translator_t *t)
 {
     openai_tr_t *o = (openai_tr_t *)t;
-    gw_decoder_free(o->decoder);
+    gw_body_tap_free(&o->tap);
     gw_sse_parser_free(&o->sse);
     gw_buf_free(&o->body);
     gw_buf_free(&o->tail);
-    gw_buf_free(&o->scratch);
     gw_buf_free(&t->response_model);
     free(o);
 }
@@ -355,6 +345,6 @@ gw_translator_t *gw_openai_openai_new(gw_operation_t op)
     gw_sse_parser_init(&o->sse, GW_SSE_DEFAULT_MAX_EVENT);
     gw_buf_init(&o->body, OBSERVE_WHOLE_MAX);
     gw_buf_init(&o->tail, 2 * OBSERVE_WINDOW);
-    gw_buf_init(&o->scratch, GW_BUF_UNLIMITED);
+    gw_body_tap_init(&o->tap);
     return &o->base;
 }
