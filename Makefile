@@ -20,7 +20,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all deps run test test-unit test-e2e test-asan test-fuzz bench clean asan fuzz format
+.PHONY: all deps run test test-unit test-e2e test-asan test-fuzz bench bench-mcp clean asan fuzz format
 
 all: $(BUILD)/aigw
 
@@ -69,6 +69,11 @@ test: deps
 
 bench: deps all
 	@sh bench/run.sh $(BENCH_ARGS)
+	@echo "(the MCP benchmark, tools/call through aigw vs direct, is 'make bench-mcp', about a minute)"
+
+# MCP: tools/call and session set-up through aigw vs straight to the same MCP server (docs/benchmarks.md).
+bench-mcp: deps all
+	@node bench/mcp_bench.mjs $(BENCH_MCP_ARGS)
 
 format:
 	clang-format -i $(shell find src tests/unit tests/fuzz -name '*.[ch]')
