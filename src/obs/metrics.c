@@ -1,8 +1,9 @@
-/* Per-worker GenAI, connection and request metrics, summed at scrape time into the Prometheus text
- * exposition format 0.0.4, plus process metrics read from /proc/self. The hot path takes no lock:
- * each worker appends series to its own table and publishes them with a release store. */
+/* Per-worker GenAI, MCP, connection and request metrics, summed at scrape time into the Prometheus
+ * text exposition format 0.0.4, plus process metrics read from /proc/self. The hot path takes no
+ * lock: each worker appends series to its own table and publishes them with a release store. */
 #include "obs/metrics.h"
 
+#include "core/json.h"
 #include "core/utf8.h"
 
 #include "core/alloc.h"
@@ -49,6 +50,110 @@ static const double ttft_bounds[] = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08,
 static const double tpot_bounds[] = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5};
 
 #define MAX_BOUNDS 16
+
+/* ---- MCP: fixed label sets ----------------------------------------------------------------- */
+
+/* The reference's buckets for both MCP duration histograms. */
+#define MCP_NBOUNDS 11
+static const double mcp_duration_bounds[MCP_NBOUNDS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+_Static_assert(MCP_NBOUNDS <= MAX_BOUNDS, "le strings are built in a MAX_BOUNDS array");
+
+/* error_type values in enum order, which is also their byte order: series render sorted by label
+ * text, like the hashed families. */
+static const char *const mcp_error_names[GW_MCP_ERR_COUNT] = {
+    [GW_MCP_OK] = NULL,
+    [GW_MCP_ERR_INTERNAL] = "internal_error",
+    [GW_MCP_ERR_INVALID_JSON_RPC] = "invalid_json_rpc",
+    [GW_MCP_ERR_INVALID_PARAM] = "invalid_param",
+    [GW_MCP_ERR_INVALID_SESSION_ID] = "invalid_session_id",
+    [GW_MCP_ERR_UNSUPPORTED_METHOD] = "unsupported_method",
+    [GW_MCP_ERR_UNSUPPORTED_PROTOCOL_VERSION] = "unsupported_protocol_version",
+    [GW_MCP_ERR_UNSUPPORTED_RESPONSE] = "unsupported_response",
+};
+
+/* mcp_method_name values: every method an MCP client sends to a server, requests and
+ * notifications, in the revisions 2025-03-26 to 2026-07-28; anything else is "_OTHER", so a client
+ * inventing method names cannot grow the series. Sorted by bytes (binary search, render order). */
+static const char *const mcp_methods[] = {
+    "_OTHER",
+    "completion/complete",
+    "initialize",
+    "logging/setLevel",
+    "notifications/cancelled",
+    "notifications/initialized",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+    "notifications/tasks/status",
+    "ping",
+    "prompts/get",
+    "prompts/list",
+    "resources/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/templates/list",
+    "resources/unsubscribe",
+    "server/discover",
+    "tasks/cancel",
+    "tasks/get",
+    "tasks/list",
+    "tasks/result",
+    "tools/call",
+    "tools/list",
+};
+#define MCP_METHODS GW_ARRAY_SIZE(mcp_methods)
+#define MCP_METHOD_OTHER 0
+
+/* capability_type values, sorted, with the side(s) whose capabilities object declares each: the
+ * reference's nine types plus tasks (2025-11-25, both sides). */
+enum mcp_cap {
+    CAP_COMPLETIONS = 0,
+    CAP_ELICITATION,
+    CAP_EXPERIMENTAL,
+    CAP_LOGGING,
+    CAP_PROMPTS,
+    CAP_RESOURCES,
+    CAP_ROOTS,
+    CAP_SAMPLING,
+    CAP_TASKS,
+    CAP_TOOLS,
+    CAP_COUNT
+};
+#define SIDE_BIT(side) (1u << (side))
+#define BOTH_SIDES (SIDE_BIT(GW_MCP_SIDE_CLIENT) | SIDE_BIT(GW_MCP_SIDE_SERVER))
+static const struct {
+    const char *name;
+    unsigned sides;
+} mcp_caps[CAP_COUNT] = {
+    [CAP_COMPLETIONS] = {"completions", SIDE_BIT(GW_MCP_SIDE_SERVER)},
+    [CAP_ELICITATION] = {"elicitation", SIDE_BIT(GW_MCP_SIDE_CLIENT)},
+    [CAP_EXPERIMENTAL] = {"experimental", BOTH_SIDES},
+    [CAP_LOGGING] = {"logging", SIDE_BIT(GW_MCP_SIDE_SERVER)},
+    [CAP_PROMPTS] = {"prompts", SIDE_BIT(GW_MCP_SIDE_SERVER)},
+    [CAP_RESOURCES] = {"resources", SIDE_BIT(GW_MCP_SIDE_SERVER)},
+    [CAP_ROOTS] = {"roots", SIDE_BIT(GW_MCP_SIDE_CLIENT)},
+    [CAP_SAMPLING] = {"sampling", SIDE_BIT(GW_MCP_SIDE_CLIENT)},
+    [CAP_TASKS] = {"tasks", BOTH_SIDES},
+    [CAP_TOOLS] = {"tools", SIDE_BIT(GW_MCP_SIDE_SERVER)},
+};
+static const char *const mcp_side_names[GW_MCP_SIDE_COUNT] = {"client", "server"};
+
+enum { MCP_STATUS_ERROR = 0, MCP_STATUS_SUCCESS, MCP_STATUS_COUNT }; /* byte order of the values */
+
+/* Every MCP label set is known in advance, so MCP samples go to fixed slots instead of the series
+ * table: no lookup, no allocation, and GenAI label sets filling the table can never crowd them
+ * out. Histograms keep non-cumulative bucket counts then the sum as double bits, like a series. */
+struct mcp_histogram {
+    _Atomic uint64_t v[MCP_NBOUNDS + 2];
+};
+
+struct mcp_metrics {
+    struct mcp_histogram request[GW_MCP_ERR_COUNT]; /* by error type, [GW_MCP_OK] = success */
+    struct mcp_histogram initialization;
+    _Atomic uint64_t method[MCP_METHODS][MCP_STATUS_COUNT];
+    _Atomic uint64_t method_error_unnamed; /* an error before any method was known */
+    _Atomic uint64_t capabilities[GW_MCP_SIDE_COUNT][CAP_COUNT];
+    _Atomic uint64_t progress;
+};
 
 struct family_desc {
     const char *name;
@@ -113,6 +218,7 @@ struct gw_metrics_s {
     struct series *slots[TABLE_CAP];
     _Atomic int64_t gauges[GW_GAUGE_COUNT];
     _Atomic uint64_t counters[GW_COUNTER_COUNT];
+    struct mcp_metrics mcp;
     /* Owner only. */
     uint16_t index[INDEX_SIZE]; /* slot number + 1; 0 = empty */
     struct key key;             /* the label set being looked up */
@@ -127,6 +233,20 @@ gw_metrics_t *gw_metrics_new(void)
         atomic_init(&m->gauges[i], 0);
     for (size_t i = 0; i < GW_COUNTER_COUNT; i++)
         atomic_init(&m->counters[i], 0);
+    struct mcp_metrics *x = &m->mcp;
+    for (size_t e = 0; e < GW_MCP_ERR_COUNT; e++)
+        for (size_t b = 0; b < MCP_NBOUNDS + 2; b++)
+            atomic_init(&x->request[e].v[b], 0);
+    for (size_t b = 0; b < MCP_NBOUNDS + 2; b++)
+        atomic_init(&x->initialization.v[b], 0);
+    for (size_t i = 0; i < MCP_METHODS; i++)
+        for (size_t st = 0; st < MCP_STATUS_COUNT; st++)
+            atomic_init(&x->method[i][st], 0);
+    atomic_init(&x->method_error_unnamed, 0);
+    for (size_t side = 0; side < GW_MCP_SIDE_COUNT; side++)
+        for (size_t c = 0; c < CAP_COUNT; c++)
+            atomic_init(&x->capabilities[side][c], 0);
+    atomic_init(&x->progress, 0);
     return m;
 }
 
@@ -316,16 +436,21 @@ static struct series *genai_series(gw_metrics_t *m, enum family f, const gw_gena
     return lookup(m, f, &m->overflow_key, true);
 }
 
+/* v: nbounds + 1 bucket counts, then the sum. */
+static void hist_observe(_Atomic uint64_t *v, const double *bounds, size_t nbounds, double x)
+{
+    size_t b = 0;
+    while (b < nbounds && x > bounds[b])
+        b++;
+    relaxed_add(&v[b], 1);
+    _Atomic uint64_t *sum = &v[nbounds + 1];
+    double total = bits_double(atomic_load_explicit(sum, memory_order_relaxed)) + x;
+    atomic_store_explicit(sum, double_bits(total), memory_order_relaxed);
+}
+
 static void observe(struct series *s, enum family f, double v)
 {
-    const struct family_desc *d = &families[f];
-    size_t b = 0;
-    while (b < d->nbounds && v > d->bounds[b])
-        b++;
-    relaxed_add(&s->v[b], 1);
-    _Atomic uint64_t *sum = &s->v[d->nbounds + 1];
-    double total = bits_double(atomic_load_explicit(sum, memory_order_relaxed)) + v;
-    atomic_store_explicit(sum, double_bits(total), memory_order_relaxed);
+    hist_observe(s->v, families[f].bounds, families[f].nbounds, v);
 }
 
 /* Non-finite values would poison _sum forever, and a negative one (a clock step) would make it
@@ -427,6 +552,118 @@ void gw_metrics_count_request(gw_metrics_t *m, gw_str_t endpoint, int status)
         relaxed_add(&s->v[0], 1);
 }
 
+/* ---- MCP ------------------------------------------------------------------------------------ */
+
+static int str_cmp(gw_str_t a, const char *b)
+{
+    size_t bn = strlen(b), n = GW_MIN(a.len, bn);
+    int c = n ? memcmp(a.base, b, n) : 0;
+    if (c)
+        return c;
+    return a.len < bn ? -1 : a.len > bn;
+}
+
+static size_t mcp_method_index(gw_str_t method)
+{
+    /* Entry 0 is the fallback, not a method: the search covers the others. */
+    size_t lo = MCP_METHOD_OTHER + 1, hi = MCP_METHODS;
+    while (lo < hi && method.base != NULL) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = str_cmp(method, mcp_methods[mid]);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return MCP_METHOD_OTHER;
+}
+
+const char *gw_metrics_mcp_method_label(gw_str_t method)
+{
+    return mcp_methods[mcp_method_index(method)];
+}
+
+/* Time samples: a non-finite value is dropped (it would poison the sum), a negative one (a clock
+ * step) counts as 0, as for the GenAI histograms. */
+static bool usable_seconds(double *seconds)
+{
+    if (!isfinite(*seconds))
+        return false;
+    if (*seconds < 0)
+        *seconds = 0;
+    return true;
+}
+
+void gw_metrics_mcp_request(gw_metrics_t *m, gw_str_t method, gw_mcp_error_t error, double seconds)
+{
+    if (m == NULL)
+        return;
+    if ((unsigned)error >= GW_MCP_ERR_COUNT)
+        error = GW_MCP_ERR_INTERNAL; /* a caller's bug must not index out of the table */
+    struct mcp_metrics *x = &m->mcp;
+    if (usable_seconds(&seconds))
+        hist_observe(x->request[error].v, mcp_duration_bounds, MCP_NBOUNDS, seconds);
+    if (method.len == 0) {
+        if (error != GW_MCP_OK)
+            relaxed_add(&x->method_error_unnamed, 1);
+        return;
+    }
+    relaxed_add(&x->method[mcp_method_index(method)][error == GW_MCP_OK ? MCP_STATUS_SUCCESS : MCP_STATUS_ERROR], 1);
+}
+
+void gw_metrics_mcp_initialization(gw_metrics_t *m, double seconds)
+{
+    if (m != NULL && usable_seconds(&seconds))
+        hist_observe(m->mcp.initialization.v, mcp_duration_bounds, MCP_NBOUNDS, seconds);
+}
+
+void gw_metrics_mcp_capabilities(gw_metrics_t *m, gw_mcp_side_t side, gw_str_t capabilities)
+{
+    if (m == NULL || (unsigned)side >= GW_MCP_SIDE_COUNT || gw_json_type(capabilities) != GW_JSON_OBJECT)
+        return;
+    /* Counted first, added only once the whole object has been read, so a broken object adds
+     * nothing rather than half of itself. A repeated member counts once. */
+    uint64_t add[CAP_COUNT] = {0};
+    bool seen[CAP_COUNT] = {false};
+    size_t pos = 0;
+    gw_str_t key, value;
+    int rc;
+    while ((rc = gw_json_object_next(capabilities, &pos, &key, &value)) == GW_OK) {
+        if (gw_json_type(value) != GW_JSON_OBJECT)
+            continue;
+        for (size_t c = 0; c < CAP_COUNT; c++) {
+            if (seen[c] || !(mcp_caps[c].sides & SIDE_BIT(side)) || !gw_json_key_eq(key, gw_str_c(mcp_caps[c].name)))
+                continue;
+            seen[c] = true;
+            if (c != CAP_EXPERIMENTAL) {
+                add[c] = 1;
+                break;
+            }
+            size_t inner = 0;
+            gw_str_t k, v;
+            int irc;
+            while ((irc = gw_json_object_next(value, &inner, &k, &v)) == GW_OK)
+                add[c]++;
+            if (irc != GW_DONE)
+                return;
+            break;
+        }
+    }
+    if (rc != GW_DONE)
+        return;
+    for (size_t c = 0; c < CAP_COUNT; c++)
+        if (add[c])
+            relaxed_add(&m->mcp.capabilities[side][c], add[c]);
+}
+
+void gw_metrics_mcp_progress(gw_metrics_t *m)
+{
+    if (m != NULL)
+        relaxed_add(&m->mcp.progress, 1);
+}
+
 /* ---- rendering ----------------------------------------------------------------------------- */
 
 /* The shortest decimal that reads back as exactly v, laid out as Go's strconv 'g' with precision
@@ -522,20 +759,59 @@ static void put_header(struct render *r, const char *name, const char *help, con
 }
 
 /* `name{labels}` or `name{labels,extra}`; braces omitted when there is no label at all. */
-static void put_name(struct render *r, const char *name, const char *suffix, const struct series *s, const char *extra)
+static void put_name(struct render *r, const char *name, const char *suffix, const char *labels, size_t labels_len,
+                     const char *extra)
 {
     puts_(r, name);
     puts_(r, suffix);
-    if (s->labels_len == 0 && extra == NULL)
+    if (labels_len == 0 && extra == NULL)
         return;
     put(r, "{", 1);
-    put(r, s->labels, s->labels_len);
+    put(r, labels, labels_len);
     if (extra) {
-        if (s->labels_len)
+        if (labels_len)
             put(r, ",", 1);
         puts_(r, extra);
     }
     put(r, "}", 1);
+}
+
+/* The le="..." label of each bucket, +Inf last, written as the reference writes the bounds. */
+static void make_le(char le[][32], const double *bounds, size_t nbounds)
+{
+    for (size_t b = 0; b <= nbounds; b++) {
+        gw_buf_t tmp;
+        gw_buf_init(&tmp, 24);
+        if (b == nbounds)
+            gw_buf_append_lit(&tmp, "+Inf");
+        else
+            gw_metrics_append_double(&tmp, bounds[b]);
+        snprintf(le[b], sizeof(le[b]), "le=\"%.*s\"", (int)tmp.len, tmp.data ? tmp.data : "");
+        gw_buf_free(&tmp);
+    }
+}
+
+/* One histogram label set from its per-bucket (non-cumulative) counts: _count is the +Inf bucket,
+ * whatever the writer did while they were read. */
+static void put_histogram(struct render *r, const char *name, const char *labels, size_t labels_len, char le[][32],
+                          const uint64_t *counts, size_t nbounds, double sum)
+{
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b <= nbounds; b++) {
+        cumulative += counts[b];
+        put_name(r, name, "_bucket", labels, labels_len, le[b]);
+        put(r, " ", 1);
+        put_u64(r, cumulative);
+        put(r, "\n", 1);
+    }
+    put_name(r, name, "_sum", labels, labels_len, NULL);
+    put(r, " ", 1);
+    put_double(r, sum);
+    put(r, "\n", 1);
+    put_name(r, name, "_count", labels, labels_len, NULL);
+    put(r, " ", 1);
+    put_u64(r, cumulative);
+    put(r, "\n", 1);
 }
 
 struct entry {
@@ -575,22 +851,7 @@ static void render_histogram(struct render *r, const struct family_desc *d, char
             counts[b] += atomic_load_explicit(&e[i].s->v[b], memory_order_relaxed);
         sum += bits_double(atomic_load_explicit(&e[i].s->v[d->nbounds + 1], memory_order_relaxed));
     }
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b <= d->nbounds; b++) {
-        cumulative += counts[b];
-        put_name(r, d->name, "_bucket", e->s, le[b]);
-        put(r, " ", 1);
-        put_u64(r, cumulative);
-        put(r, "\n", 1);
-    }
-    put_name(r, d->name, "_sum", e->s, NULL);
-    put(r, " ", 1);
-    put_double(r, sum);
-    put(r, "\n", 1);
-    put_name(r, d->name, "_count", e->s, NULL);
-    put(r, " ", 1);
-    put_u64(r, cumulative);
-    put(r, "\n", 1);
+    put_histogram(r, d->name, e->s->labels, e->s->labels_len, le, counts, d->nbounds, sum);
 }
 
 static void render_family(struct render *r, enum family f, const struct entry *e, size_t n)
@@ -598,16 +859,8 @@ static void render_family(struct render *r, enum family f, const struct entry *e
     const struct family_desc *d = &families[f];
     put_header(r, d->name, d->help, d->bounds ? "histogram" : "counter");
     char le[MAX_BOUNDS + 1][32];
-    for (size_t b = 0; d->bounds && b <= d->nbounds; b++) {
-        gw_buf_t tmp;
-        gw_buf_init(&tmp, 24);
-        if (b == d->nbounds)
-            gw_buf_append_lit(&tmp, "+Inf");
-        else
-            gw_metrics_append_double(&tmp, d->bounds[b]);
-        snprintf(le[b], sizeof(le[b]), "le=\"%.*s\"", (int)tmp.len, tmp.data ? tmp.data : "");
-        gw_buf_free(&tmp);
-    }
+    if (d->bounds)
+        make_le(le, d->bounds, d->nbounds);
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && same_set(&e[i], &e[j]))
@@ -618,12 +871,130 @@ static void render_family(struct render *r, enum family f, const struct entry *e
             uint64_t total = 0;
             for (size_t k = i; k < j; k++)
                 total += atomic_load_explicit(&e[k].s->v[0], memory_order_relaxed);
-            put_name(r, d->name, "", e[i].s, NULL);
+            put_name(r, d->name, "", e[i].s->labels, e[i].s->labels_len, NULL);
             put(r, " ", 1);
             put_u64(r, total);
             put(r, "\n", 1);
         }
         i = j;
+    }
+}
+
+/* ---- MCP rendering: fixed slots summed over the workers, zero series left out --------------- */
+
+/* Sum over the workers of one atomic counter, named by a member path inside gw_metrics_t. */
+#define SUM_WORKERS(total, workers, n, member)                                                                         \
+    do {                                                                                                               \
+        (total) = 0;                                                                                                   \
+        for (size_t w_ = 0; w_ < (n); w_++)                                                                            \
+            if ((workers)[w_] != NULL)                                                                                 \
+                (total) += atomic_load_explicit(&(workers)[w_]->member, memory_order_relaxed);                         \
+    } while (0)
+
+/* which: an error type for mcp_request_duration_seconds, GW_MCP_ERR_COUNT for the initialization
+ * histogram. Returns the sample count (0: nothing to render). */
+static uint64_t read_mcp_histogram(gw_metrics_t *const *workers, size_t n, size_t which, uint64_t *counts,
+                                   double *sum)
+{
+    uint64_t total = 0;
+    *sum = 0;
+    for (size_t b = 0; b <= MCP_NBOUNDS; b++)
+        counts[b] = 0;
+    for (size_t w = 0; w < n; w++) { /* in index order: the same float sum at every scrape */
+        if (workers[w] == NULL)
+            continue;
+        const struct mcp_histogram *h =
+            which < GW_MCP_ERR_COUNT ? &workers[w]->mcp.request[which] : &workers[w]->mcp.initialization;
+        for (size_t b = 0; b <= MCP_NBOUNDS; b++)
+            counts[b] += atomic_load_explicit(&h->v[b], memory_order_relaxed);
+        *sum += bits_double(atomic_load_explicit(&h->v[MCP_NBOUNDS + 1], memory_order_relaxed));
+    }
+    for (size_t b = 0; b <= MCP_NBOUNDS; b++)
+        total += counts[b];
+    return total;
+}
+
+/* A family's HELP and TYPE come with its first series, so a family without samples is absent, as
+ * in the reference (and as the GenAI families here). */
+static void lazy_header(struct render *r, bool *done, const char *name, const char *help, const char *type)
+{
+    if (!*done)
+        put_header(r, name, help, type);
+    *done = true;
+}
+
+static void put_counter_line(struct render *r, const char *name, const char *labels, size_t labels_len, uint64_t v)
+{
+    put_name(r, name, "", labels, labels_len, NULL);
+    put(r, " ", 1);
+    put_u64(r, v);
+    put(r, "\n", 1);
+}
+
+/* Label sets are written in byte order of their text, like the hashed families. The help texts
+ * are the reference's instrument descriptions. */
+static void render_mcp(struct render *r, gw_metrics_t *const *workers, size_t n)
+{
+    static const char *const status_names[MCP_STATUS_COUNT] = {[MCP_STATUS_ERROR] = "error",
+                                                               [MCP_STATUS_SUCCESS] = "success"};
+    char le[MAX_BOUNDS + 1][32];
+    make_le(le, mcp_duration_bounds, MCP_NBOUNDS);
+    char labels[128];
+    uint64_t counts[MCP_NBOUNDS + 1], v;
+    double sum;
+    int len;
+    bool header = false;
+
+    /* Success has no label at all, so it sorts first; error types follow in enum (= byte) order. */
+    for (size_t e = 0; e < GW_MCP_ERR_COUNT; e++) {
+        if (read_mcp_histogram(workers, n, e, counts, &sum) == 0)
+            continue;
+        lazy_header(r, &header, "mcp_request_duration_seconds", "Duration of MCP requests", "histogram");
+        len = e == GW_MCP_OK ? 0 : snprintf(labels, sizeof(labels), "error_type=\"%s\"", mcp_error_names[e]);
+        put_histogram(r, "mcp_request_duration_seconds", labels, (size_t)len, le, counts, MCP_NBOUNDS, sum);
+    }
+
+    header = false;
+    for (size_t i = 0; i < MCP_METHODS; i++) {
+        for (size_t st = 0; st < MCP_STATUS_COUNT; st++) {
+            SUM_WORKERS(v, workers, n, mcp.method[i][st]);
+            if (v == 0)
+                continue;
+            lazy_header(r, &header, "mcp_method_count_total", "Total number of MCP methods invoked", "counter");
+            len = snprintf(labels, sizeof(labels), "mcp_method_name=\"%s\",status=\"%s\"", mcp_methods[i],
+                           status_names[st]);
+            put_counter_line(r, "mcp_method_count_total", labels, (size_t)len, v);
+        }
+    }
+    SUM_WORKERS(v, workers, n, mcp.method_error_unnamed);
+    if (v > 0) { /* "status=..." sorts after every "mcp_method_name=..." */
+        lazy_header(r, &header, "mcp_method_count_total", "Total number of MCP methods invoked", "counter");
+        put_counter_line(r, "mcp_method_count_total", "status=\"error\"", 14, v);
+    }
+
+    if (read_mcp_histogram(workers, n, GW_MCP_ERR_COUNT, counts, &sum) > 0) {
+        put_header(r, "mcp_initialization_duration_seconds", "Duration of MCP initialization", "histogram");
+        put_histogram(r, "mcp_initialization_duration_seconds", "", 0, le, counts, MCP_NBOUNDS, sum);
+    }
+
+    header = false;
+    for (size_t side = 0; side < GW_MCP_SIDE_COUNT; side++) {
+        for (size_t c = 0; c < CAP_COUNT; c++) {
+            SUM_WORKERS(v, workers, n, mcp.capabilities[side][c]);
+            if (v == 0)
+                continue;
+            lazy_header(r, &header, "mcp_capabilities_negotiated_total", "Total number of MCP capabilities negotiated",
+                        "counter");
+            len = snprintf(labels, sizeof(labels), "capability_side=\"%s\",capability_type=\"%s\"",
+                           mcp_side_names[side], mcp_caps[c].name);
+            put_counter_line(r, "mcp_capabilities_negotiated_total", labels, (size_t)len, v);
+        }
+    }
+
+    SUM_WORKERS(v, workers, n, mcp.progress);
+    if (v > 0) {
+        put_header(r, "mcp_progress_notifications_total", "Total number of MCP progress notifications sent", "counter");
+        put_counter_line(r, "mcp_progress_notifications_total", "", 0, v);
     }
 }
 
@@ -654,6 +1025,7 @@ int gw_metrics_render_workers(gw_metrics_t *const *workers, size_t n, gw_buf_t *
         render_family(&r, (enum family)entries[i].s->family, &entries[i], j - i);
         i = j;
     }
+    render_mcp(&r, workers, n);
 
     for (size_t g = 0; g < GW_GAUGE_COUNT; g++) {
         int64_t sum = 0;

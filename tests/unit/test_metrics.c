@@ -1,5 +1,6 @@
-/* Unit tests for obs/metrics: exact Prometheus text for known samples, float layout, merging of
- * workers, the series cap, label escaping, process metrics, and a writer racing a scraper. */
+/* Unit tests for obs/metrics: exact Prometheus text for known samples (GenAI and MCP), float
+ * layout, merging of workers, the series cap, label escaping, the MCP label sets (methods,
+ * capabilities), process metrics, and a writer racing a scraper. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -660,6 +661,338 @@ static void test_process_metrics(void **state)
     gw_metrics_free(m);
 }
 
+/* ---- MCP ------------------------------------------------------------------------------------- */
+
+/* The MCP part of a render: from its first family to the first gauge. Returns a copy. */
+static char *mcp_section(const char *text)
+{
+    const char *start = strstr(text, "# HELP mcp_");
+    const char *end = strstr(text, "# HELP aigw_downstream_connections ");
+    assert_non_null(end);
+    if (start == NULL)
+        return strdup("");
+    assert_true(start < end);
+    return strndup(start, (size_t)(end - start));
+}
+
+/* Typed by hand from the reference's bucket list (0.005 ... 10) and attribute names. */
+static const char expected_mcp[] =
+    "# HELP mcp_request_duration_seconds Duration of MCP requests\n"
+    "# TYPE mcp_request_duration_seconds histogram\n"
+    "mcp_request_duration_seconds_bucket{le=\"0.005\"} 2\n"
+    "mcp_request_duration_seconds_bucket{le=\"0.01\"} 2\n"
+    "mcp_request_duration_seconds_bucket{le=\"0.025\"} 2\n"
+    "mcp_request_duration_seconds_bucket{le=\"0.05\"} 2\n"
+    "mcp_request_duration_seconds_bucket{le=\"0.1\"} 2\n"
+    "mcp_request_duration_seconds_bucket{le=\"0.25\"} 2\n"
+    "mcp_request_duration_seconds_bucket{le=\"0.5\"} 3\n"
+    "mcp_request_duration_seconds_bucket{le=\"1\"} 3\n"
+    "mcp_request_duration_seconds_bucket{le=\"2.5\"} 3\n"
+    "mcp_request_duration_seconds_bucket{le=\"5\"} 3\n"
+    "mcp_request_duration_seconds_bucket{le=\"10\"} 3\n"
+    "mcp_request_duration_seconds_bucket{le=\"+Inf\"} 3\n"
+    "mcp_request_duration_seconds_sum 0.307\n"
+    "mcp_request_duration_seconds_count 3\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"0.005\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"0.01\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"0.025\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"0.05\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"0.1\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"0.25\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"0.5\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"1\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"2.5\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"5\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"10\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_json_rpc\",le=\"+Inf\"} 1\n"
+    "mcp_request_duration_seconds_sum{error_type=\"invalid_json_rpc\"} 0.001\n"
+    "mcp_request_duration_seconds_count{error_type=\"invalid_json_rpc\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"0.005\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"0.01\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"0.025\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"0.05\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"0.1\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"0.25\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"0.5\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"1\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"2.5\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"5\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"10\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"invalid_param\",le=\"+Inf\"} 1\n"
+    "mcp_request_duration_seconds_sum{error_type=\"invalid_param\"} 20\n"
+    "mcp_request_duration_seconds_count{error_type=\"invalid_param\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"0.005\"} 0\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"0.01\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"0.025\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"0.05\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"0.1\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"0.25\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"0.5\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"1\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"2.5\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"5\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"10\"} 1\n"
+    "mcp_request_duration_seconds_bucket{error_type=\"unsupported_method\",le=\"+Inf\"} 1\n"
+    "mcp_request_duration_seconds_sum{error_type=\"unsupported_method\"} 0.01\n"
+    "mcp_request_duration_seconds_count{error_type=\"unsupported_method\"} 1\n"
+    "# HELP mcp_method_count_total Total number of MCP methods invoked\n"
+    "# TYPE mcp_method_count_total counter\n"
+    "mcp_method_count_total{mcp_method_name=\"_OTHER\",status=\"error\"} 1\n"
+    "mcp_method_count_total{mcp_method_name=\"initialize\",status=\"error\"} 1\n"
+    "mcp_method_count_total{mcp_method_name=\"tools/call\",status=\"success\"} 2\n"
+    "mcp_method_count_total{status=\"error\"} 1\n"
+    "# HELP mcp_initialization_duration_seconds Duration of MCP initialization\n"
+    "# TYPE mcp_initialization_duration_seconds histogram\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"0.005\"} 0\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"0.01\"} 0\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"0.025\"} 0\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"0.05\"} 0\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"0.1\"} 1\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"0.25\"} 1\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"0.5\"} 1\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"1\"} 1\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"2.5\"} 2\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"5\"} 2\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"10\"} 2\n"
+    "mcp_initialization_duration_seconds_bucket{le=\"+Inf\"} 2\n"
+    "mcp_initialization_duration_seconds_sum 1.6\n"
+    "mcp_initialization_duration_seconds_count 2\n"
+    "# HELP mcp_capabilities_negotiated_total Total number of MCP capabilities negotiated\n"
+    "# TYPE mcp_capabilities_negotiated_total counter\n"
+    "mcp_capabilities_negotiated_total{capability_side=\"client\",capability_type=\"elicitation\"} 1\n"
+    "mcp_capabilities_negotiated_total{capability_side=\"client\",capability_type=\"experimental\"} 2\n"
+    "mcp_capabilities_negotiated_total{capability_side=\"client\",capability_type=\"roots\"} 1\n"
+    "mcp_capabilities_negotiated_total{capability_side=\"client\",capability_type=\"sampling\"} 1\n"
+    "mcp_capabilities_negotiated_total{capability_side=\"server\",capability_type=\"completions\"} 1\n"
+    "mcp_capabilities_negotiated_total{capability_side=\"server\",capability_type=\"experimental\"} 1\n"
+    "mcp_capabilities_negotiated_total{capability_side=\"server\",capability_type=\"logging\"} 1\n"
+    "mcp_capabilities_negotiated_total{capability_side=\"server\",capability_type=\"prompts\"} 1\n"
+    "mcp_capabilities_negotiated_total{capability_side=\"server\",capability_type=\"resources\"} 1\n"
+    "mcp_capabilities_negotiated_total{capability_side=\"server\",capability_type=\"tasks\"} 1\n"
+    "mcp_capabilities_negotiated_total{capability_side=\"server\",capability_type=\"tools\"} 1\n"
+    "# HELP mcp_progress_notifications_total Total number of MCP progress notifications sent\n"
+    "# TYPE mcp_progress_notifications_total counter\n"
+    "mcp_progress_notifications_total 3\n";
+
+static void record_mcp_sample_set(gw_metrics_t *m)
+{
+    gw_metrics_mcp_request(m, GW_STR("tools/call"), GW_MCP_OK, 0.005); /* on the first bound */
+    gw_metrics_mcp_request(m, GW_STR("tools/call"), GW_MCP_OK, 0.3);
+    gw_metrics_mcp_request(m, GW_STR("initialize"), GW_MCP_ERR_INVALID_PARAM, 20); /* past the last bound */
+    gw_metrics_mcp_request(m, GW_STR("bogus/method"), GW_MCP_ERR_UNSUPPORTED_METHOD, 0.01);
+    /* No method: an unparsable body (error), a client's response to a server request (success). */
+    gw_metrics_mcp_request(m, GW_STR_NULL, GW_MCP_ERR_INVALID_JSON_RPC, 0.001);
+    gw_metrics_mcp_request(m, GW_STR_NULL, GW_MCP_OK, 0.002);
+    gw_metrics_mcp_initialization(m, 0.1);
+    gw_metrics_mcp_initialization(m, 1.5);
+    /* tools is no client capability and roots no server one: ignored on that side. */
+    gw_metrics_mcp_capabilities(m, GW_MCP_SIDE_CLIENT,
+                                GW_STR("{\"roots\":{\"listChanged\":true},\"sampling\":{},"
+                                       "\"elicitation\":{\"form\":{}},\"experimental\":{\"a\":{},\"b\":{}},"
+                                       "\"tools\":{}}"));
+    gw_metrics_mcp_capabilities(m, GW_MCP_SIDE_SERVER,
+                                GW_STR(" {\"tools\":{\"listChanged\":true},\"prompts\":{},\"resources\":{\"subscribe\":"
+                                       "true},\"logging\":{},\"completions\":{},\"experimental\":{\"x\":{}},"
+                                       "\"tasks\":{\"list\":{}},\"roots\":{}} "));
+    for (int i = 0; i < 3; i++)
+        gw_metrics_mcp_progress(m);
+}
+
+static void test_mcp_render_exact(void **state)
+{
+    gw_metrics_t *m = gw_metrics_new();
+    record_mcp_sample_set(m);
+    gw_metrics_count_request(m, GW_STR("mcp"), 200);
+    char *text = render_one(m);
+    assert_valid_exposition(text);
+    char *mcp = mcp_section(text);
+    assert_string_equal(mcp, expected_mcp);
+    /* After the hashed families, before the gauges; nothing MCP-related anywhere else. */
+    const char *http = strstr(text, "aigw_http_requests_total{code=\"200\",endpoint=\"mcp\"} 1\n");
+    assert_non_null(http);
+    assert_true(http < strstr(text, "# HELP mcp_"));
+    assert_int_equal(count_prefix(text, "mcp_"), count_prefix(expected_mcp, "mcp_"));
+    free(mcp);
+    free(text);
+    gw_metrics_free(m);
+}
+
+static void test_mcp_methods(void **state)
+{
+    static const char *const known[] = {
+        "initialize",          "ping",           "tools/list",          "tools/call",
+        "resources/list",      "resources/read", "resources/templates/list", "resources/subscribe",
+        "resources/unsubscribe", "prompts/list", "prompts/get",         "completion/complete",
+        "logging/setLevel",    "tasks/get",      "tasks/list",          "tasks/result",
+        "tasks/cancel",        "server/discover", "notifications/initialized", "notifications/cancelled",
+        "notifications/progress", "notifications/roots/list_changed", "notifications/tasks/status",
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(known); i++)
+        assert_string_equal(gw_metrics_mcp_method_label(gw_str_c(known[i])), known[i]);
+    /* Anything else folds into one value: near misses, case, trailing bytes, server-to-client
+     * methods, notifications only servers send, empty and NULL. */
+    static const char *const other[] = {"tools",       "tools/call2",         "TOOLS/CALL",   "tools/call ",
+                                        "sampling/createMessage", "roots/list", "elicitation/create",
+                                        "notifications/message", "notifications/tools/list_changed",
+                                        "_OTHER",      "a",                   "zzz",          ""};
+    for (size_t i = 0; i < GW_ARRAY_SIZE(other); i++)
+        assert_string_equal(gw_metrics_mcp_method_label(gw_str_c(other[i])), "_OTHER");
+    assert_string_equal(gw_metrics_mcp_method_label(gw_str("tools/call\0x", 12)), "_OTHER");
+    assert_string_equal(gw_metrics_mcp_method_label(GW_STR_NULL), "_OTHER");
+
+    /* Every label once, plus many invented names: one series per known method and one _OTHER,
+     * written in byte order of their label text. */
+    gw_metrics_t *m = gw_metrics_new();
+    for (size_t i = GW_ARRAY_SIZE(known); i-- > 0;)
+        gw_metrics_mcp_request(m, gw_str_c(known[i]), GW_MCP_OK, 0.01);
+    char name[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof(name), "custom/%d", i);
+        gw_metrics_mcp_request(m, gw_str_c(name), GW_MCP_OK, 0.01);
+    }
+    char *text = render_one(m);
+    assert_valid_exposition(text);
+    assert_int_equal(count_prefix(text, "mcp_method_count_total{"), GW_ARRAY_SIZE(known) + 1);
+    assert_true(value_of(text, "mcp_method_count_total{mcp_method_name=\"_OTHER\",status=\"success\"}") == 5000);
+    assert_true(value_of(text, "mcp_request_duration_seconds_count") == 5000 + GW_ARRAY_SIZE(known));
+    const char *prev = NULL;
+    size_t prev_len = 0;
+    for (const char *p = strstr(text, "mcp_method_count_total{"); p && strncmp(p, "mcp_method_count_total{", 23) == 0;
+         p = strchr(p, '\n') + 1) {
+        size_t len = (size_t)(strchr(p, ' ') - p);
+        if (prev) {
+            int c = memcmp(prev, p, GW_MIN(prev_len, len));
+            assert_true(c < 0 || (c == 0 && prev_len < len));
+        }
+        prev = p;
+        prev_len = len;
+    }
+    free(text);
+    gw_metrics_free(m);
+}
+
+static void test_mcp_capabilities_input(void **state)
+{
+    gw_metrics_t *m = gw_metrics_new();
+    static const char *const ignored[] = {
+        "",                                   /* no object at all */
+        "null",
+        "[{\"tools\":{}}]",
+        "{\"tools\":{},\"prompts\":",         /* cut: nothing of it counts, not even tools */
+        "{\"tools\":{} \"prompts\":{}}",      /* missing comma */
+        "{\"experimental\":{\"a\":{},}}",     /* broken experimental: the whole object is refused */
+        "{\"tools\":null,\"prompts\":true,\"logging\":1,\"resources\":[]}", /* not objects */
+        "{\"experimental\":{}}",              /* zero experimental capabilities */
+        "{\"unknown\":{},\"extensions\":{}}", /* not capability types of the reference */
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(ignored); i++)
+        gw_metrics_mcp_capabilities(m, GW_MCP_SIDE_SERVER, gw_str_c(ignored[i]));
+    gw_metrics_mcp_capabilities(m, GW_MCP_SIDE_COUNT, GW_STR("{\"tools\":{}}"));
+    gw_metrics_mcp_capabilities(m, (gw_mcp_side_t)-1, GW_STR("{\"tools\":{}}"));
+    gw_metrics_mcp_capabilities(NULL, GW_MCP_SIDE_SERVER, GW_STR("{\"tools\":{}}"));
+    char *text = render_one(m);
+    assert_null(strstr(text, "mcp_"));
+    free(text);
+
+    /* A repeated member counts once; an escaped key is the same key; nested objects do not count. */
+    gw_metrics_mcp_capabilities(m, GW_MCP_SIDE_SERVER,
+                                GW_STR("{\"tools\":{},\"tools\":{\"listChanged\":true},\"t\\u006fols\":{},"
+                                       "\"prompts\":{\"logging\":{}}}"));
+    gw_metrics_mcp_capabilities(m, GW_MCP_SIDE_CLIENT, GW_STR("{\"experimental\":{\"a\":1,\"b\":{},\"c\":[]}}"));
+    gw_metrics_mcp_capabilities(m, GW_MCP_SIDE_CLIENT, GW_STR("{\"experimental\":{\"d\":{}}}"));
+    gw_metrics_mcp_capabilities(m, GW_MCP_SIDE_CLIENT,
+                                GW_STR("{\"experimental\":{\"e\":{}},\"experimental\":{\"f\":{},\"g\":{}}}"));
+    text = render_one(m);
+    assert_valid_exposition(text);
+#define CAP(side, type) "mcp_capabilities_negotiated_total{capability_side=\"" side "\",capability_type=\"" type "\"}"
+    assert_true(value_of(text, CAP("server", "tools")) == 1);
+    assert_true(value_of(text, CAP("server", "prompts")) == 1);
+    assert_true(value_of(text, CAP("server", "logging")) == -1);
+    assert_true(value_of(text, CAP("client", "experimental")) == 5); /* 3 + 1 + the first of the repeated */
+#undef CAP
+    assert_int_equal(count_prefix(text, "mcp_capabilities_negotiated_total{"), 3);
+    free(text);
+    gw_metrics_free(m);
+}
+
+static void test_mcp_skipped_and_clamped(void **state)
+{
+    gw_metrics_t *m = gw_metrics_new();
+    char *text = render_one(m);
+    assert_null(strstr(text, "mcp_")); /* no MCP family before its first sample */
+    free(text);
+    gw_metrics_mcp_request(NULL, GW_STR("ping"), GW_MCP_OK, 1);
+    gw_metrics_mcp_initialization(NULL, 1);
+    gw_metrics_mcp_progress(NULL);
+    gw_metrics_mcp_initialization(m, NAN);
+    gw_metrics_mcp_initialization(m, INFINITY);
+    text = render_one(m);
+    assert_null(strstr(text, "mcp_"));
+    free(text);
+
+    /* A sample without a usable time still counts the method. */
+    gw_metrics_mcp_request(m, GW_STR("ping"), GW_MCP_OK, NAN);
+    gw_metrics_mcp_request(m, GW_STR("ping"), GW_MCP_OK, -INFINITY);
+    text = render_one(m);
+    assert_true(value_of(text, "mcp_method_count_total{mcp_method_name=\"ping\",status=\"success\"}") == 2);
+    assert_null(strstr(text, "mcp_request_duration_seconds"));
+    free(text);
+
+    /* A clock step back counts as 0; an error type out of range counts as internal_error. */
+    gw_metrics_mcp_request(m, GW_STR("ping"), GW_MCP_OK, -2);
+    gw_metrics_mcp_initialization(m, -1);
+    gw_metrics_mcp_request(m, GW_STR("tools/call"), GW_MCP_ERR_COUNT, 0.5);
+    gw_metrics_mcp_request(m, GW_STR("tools/call"), (gw_mcp_error_t)-7, 0.5);
+    text = render_one(m);
+    assert_valid_exposition(text);
+    assert_true(value_of(text, "mcp_request_duration_seconds_bucket{le=\"0.005\"}") == 1);
+    assert_true(value_of(text, "mcp_request_duration_seconds_sum") == 0);
+    assert_true(value_of(text, "mcp_initialization_duration_seconds_bucket{le=\"0.005\"}") == 1);
+    assert_true(value_of(text, "mcp_request_duration_seconds_count{error_type=\"internal_error\"}") == 2);
+    assert_true(value_of(text, "mcp_method_count_total{mcp_method_name=\"tools/call\",status=\"error\"}") == 2);
+    assert_int_equal(count_prefix(text, "mcp_request_duration_seconds_count"), 2);
+    free(text);
+    gw_metrics_free(m);
+}
+
+static void test_mcp_merge_and_full_table(void **state)
+{
+    gw_metrics_t *w[3] = {gw_metrics_new(), NULL, gw_metrics_new()};
+    /* The GenAI series table of worker 2 is full: MCP samples have fixed slots and still count. */
+    char model[32];
+    for (int i = 0; i < GW_METRICS_MAX_SERIES + 50; i++) {
+        snprintf(model, sizeof(model), "m%d", i);
+        gw_genai_attrs_t a = attrs(model);
+        gw_metrics_record_ttft(w[2], &a, 0.5);
+    }
+    record_mcp_sample_set(w[0]);
+    record_mcp_sample_set(w[2]);
+    gw_metrics_mcp_request(w[2], GW_STR("tools/list"), GW_MCP_ERR_INTERNAL, 0.04);
+    char *text = render_workers(w, 3);
+    assert_valid_exposition(text);
+    char *mcp = mcp_section(text);
+    assert_int_equal(count_prefix(mcp, "# TYPE mcp_"), 5); /* one header per family */
+    assert_int_equal(count_prefix(mcp, "# HELP mcp_"), 5);
+    assert_true(value_of(mcp, "mcp_request_duration_seconds_count") == 6);
+    assert_true(value_of(mcp, "mcp_request_duration_seconds_sum") == 0.307 + 0.307);
+    assert_true(value_of(mcp, "mcp_request_duration_seconds_bucket{le=\"0.25\"}") == 4);
+    assert_true(value_of(mcp, "mcp_request_duration_seconds_count{error_type=\"internal_error\"}") == 1);
+    assert_true(value_of(mcp, "mcp_request_duration_seconds_bucket{error_type=\"internal_error\",le=\"0.025\"}") == 0);
+    assert_true(value_of(mcp, "mcp_request_duration_seconds_bucket{error_type=\"internal_error\",le=\"0.05\"}") == 1);
+    assert_true(value_of(mcp, "mcp_method_count_total{mcp_method_name=\"tools/call\",status=\"success\"}") == 4);
+    assert_true(value_of(mcp, "mcp_method_count_total{mcp_method_name=\"tools/list\",status=\"error\"}") == 1);
+    assert_true(value_of(mcp, "mcp_method_count_total{status=\"error\"}") == 2);
+    assert_true(value_of(mcp, "mcp_initialization_duration_seconds_count") == 4);
+    assert_true(value_of(mcp, "mcp_initialization_duration_seconds_sum") == 1.6 + 1.6);
+    assert_true(value_of(mcp, "mcp_capabilities_negotiated_total{capability_side=\"client\","
+                              "capability_type=\"experimental\"}") == 4);
+    assert_true(value_of(mcp, "mcp_progress_notifications_total") == 6);
+    free(mcp);
+    free(text);
+    gw_metrics_free(w[0]);
+    gw_metrics_free(w[2]);
+}
+
 /* ---- a writer racing a scraper ------------------------------------------------------------- */
 
 #define RACE_SAMPLES 200000
@@ -684,6 +1017,8 @@ static void *race_writer(void *arg)
         gw_metrics_record_token_usage(r->m, &a, &u);
         gw_metrics_count_request(r->m, GW_STR("/v1/chat/completions"), 200);
         gw_metrics_counter_add(r->m, GW_COUNTER_DOWNSTREAM_CONNECTIONS_TOTAL, 1);
+        gw_metrics_mcp_request(r->m, GW_STR("tools/call"), i % 10 ? GW_MCP_OK : GW_MCP_ERR_INTERNAL,
+                               (double)(i % 100) * 0.01);
         gw_metrics_gauge_add(r->m, GW_GAUGE_REQUESTS_IN_FLIGHT, -1);
     }
     atomic_store(&r->done, true);
@@ -701,7 +1036,18 @@ static double check_snapshot(const char *text, const char *count_prefix_)
         if (*p == '#' || sp == NULL)
             continue;
         double v = strtod(sp + 1, NULL);
-        if (strncmp(p, "gen_ai_server_request_duration_seconds_bucket{", 46) == 0) {
+        if (strncmp(p, "mcp_request_duration_seconds_bucket{", 36) == 0) {
+            /* The same checks on the MCP histogram (its fixed slots are read the same way). */
+            const char *le = strstr(p, "le=\"");
+            if (strncmp(le, "le=\"0.005\"", 10) == 0)
+                prev = -1;
+            assert_true(v >= prev);
+            prev = v;
+            if (strncmp(le, "le=\"+Inf\"", 9) == 0)
+                inf = v;
+        } else if (strncmp(p, "mcp_request_duration_seconds_count", 34) == 0) {
+            assert_true(v == inf);
+        } else if (strncmp(p, "gen_ai_server_request_duration_seconds_bucket{", 46) == 0) {
             const char *le = strstr(p, "le=\"");
             if (strncmp(le, "le=\"0.01\"", 9) == 0)
                 prev = -1;
@@ -724,13 +1070,16 @@ static void test_concurrent_scrape(void **state)
     atomic_init(&r.done, false);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, race_writer, &r), 0);
-    double last = 0;
+    double last = 0, last_mcp = 0;
     int renders = 0;
     while (!atomic_load(&r.done)) {
         char *text = render_one(r.m);
         double total = check_snapshot(text, "gen_ai_server_request_duration_seconds_count{");
         assert_true(total >= last && total <= RACE_SAMPLES);
         last = total;
+        double mcp = check_snapshot(text, "mcp_method_count_total{");
+        assert_true(mcp >= last_mcp && mcp <= RACE_SAMPLES);
+        last_mcp = mcp;
         double in_flight = value_of(text, "aigw_requests_in_flight");
         assert_true(in_flight == 0 || in_flight == 1);
         free(text);
@@ -747,6 +1096,11 @@ static void test_concurrent_scrape(void **state)
     assert_true(value_of(text, "aigw_downstream_connections_total") == RACE_SAMPLES);
     assert_true(value_of(text, "aigw_requests_in_flight") == 0);
     assert_int_equal(count_prefix(text, "gen_ai_server_request_duration_seconds_count{"), 300);
+    assert_true(check_snapshot(text, "mcp_request_duration_seconds_count") == RACE_SAMPLES);
+    assert_true(value_of(text, "mcp_method_count_total{mcp_method_name=\"tools/call\",status=\"error\"}") ==
+                RACE_SAMPLES / 10);
+    assert_true(value_of(text, "mcp_method_count_total{mcp_method_name=\"tools/call\",status=\"success\"}") ==
+                RACE_SAMPLES - RACE_SAMPLES / 10);
     free(text);
     print_message("%d renders raced the writer\n", renders);
     gw_metrics_free(r.m);
@@ -759,6 +1113,9 @@ int main(void)
         cmocka_unit_test(test_format_double),     cmocka_unit_test(test_bucket_edges),
         cmocka_unit_test(test_skipped_and_clamped), cmocka_unit_test(test_merge_two_workers),
         cmocka_unit_test(test_overflow_cap),      cmocka_unit_test(test_label_escaping),
+        cmocka_unit_test(test_mcp_render_exact),  cmocka_unit_test(test_mcp_methods),
+        cmocka_unit_test(test_mcp_capabilities_input), cmocka_unit_test(test_mcp_skipped_and_clamped),
+        cmocka_unit_test(test_mcp_merge_and_full_table),
         cmocka_unit_test(test_render_cap),        cmocka_unit_test(test_process_metrics),
         cmocka_unit_test(test_concurrent_scrape),
     };
