@@ -3,9 +3,11 @@
  * with other writers (stderr logs, other processes); hostile bytes are escaped, never passed. */
 #include "obs/access_log.h"
 
+#include "core/json.h"
+#include "core/log.h"
 #include "core/utf8.h"
 
-#include "core/log.h"
+#include <openssl/evp.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -18,10 +20,17 @@
 bool gw_access_log_enabled = true;
 
 /* Escaped-byte budgets (quotes excluded). With every field at its budget and every number at its
- * widest, a line is 4054 bytes: under PIPE_BUF (4096) on Linux, checked by the unit test. Cut
- * values end with "..." so that a reader never mistakes them for the real value. */
+ * widest, a line is 4054 bytes, or 4008 with the mcp_* fields (whose lines give the path less
+ * room): under PIPE_BUF (4096) on Linux, checked by the unit test. Cut values end with "..." so
+ * that a reader never mistakes them for the real value. */
 #define MAX_METHOD 24
 #define MAX_PATH 1536
+#define MAX_PATH_MCP 1024 /* an MCP line's path: MCP endpoints have short fixed paths */
+#define MAX_MCP_METHOD 64
+#define MAX_MCP_REQUEST_ID 128
+/* A JSON-RPC id longer than this is written raw (and cut) rather than unescaped: ids are small
+ * keys, and the log must not allocate in proportion to what a client sends. */
+#define MAX_MCP_ID_UNESCAPE 1024
 #define MAX_USER_AGENT 512
 #define MAX_REQUEST_ID 128
 #define MAX_ADDRESS 64 /* "[v6 address]:port" fits in 47 */
@@ -151,15 +160,82 @@ static void field_time(struct obj *o, const char *k, int64_t us)
                                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(rem / 1000));
 }
 
+void gw_access_log_session_hash(gw_str_t session_id, char out[GW_ACCESS_LOG_SESSION_HASH_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    const void *p = session_id.base != NULL ? session_id.base : "";
+    if (EVP_Digest(p, session_id.len, md, &md_len, EVP_sha256(), NULL) != 1 ||
+        md_len < GW_ACCESS_LOG_SESSION_HASH_LEN / 2) {
+        /* OpenSSL out of memory: a fixed marker, never anything derived from the id itself. */
+        memset(out, '0', GW_ACCESS_LOG_SESSION_HASH_LEN);
+        out[GW_ACCESS_LOG_SESSION_HASH_LEN] = '\0';
+        return;
+    }
+    for (size_t i = 0; i < GW_ACCESS_LOG_SESSION_HASH_LEN / 2; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0xF];
+    }
+    out[GW_ACCESS_LOG_SESSION_HASH_LEN] = '\0';
+}
+
+/* The text of a raw JSON-RPC id: a JSON string unescaped (into scratch), a number as it is. An id
+ * that does not unescape (not a JSON string after all) is written as its raw bytes. */
+static gw_str_t request_id_text(gw_str_t raw, gw_buf_t *scratch)
+{
+    if (raw.len < 2 || raw.base[0] != '"' || raw.len > MAX_MCP_ID_UNESCAPE)
+        return raw;
+    if (gw_json_string_unescape(raw, scratch) != GW_OK)
+        return raw;
+    return gw_buf_str(scratch);
+}
+
+/* The mcp_* keys, each only when set, in the order of the reference's template. */
+static void mcp_fields(struct obj *o, const gw_access_log_entry_t *e)
+{
+    if (e->mcp_request_id.len > 0 && e->mcp_request_id.base != NULL) {
+        gw_buf_t id;
+        gw_buf_init(&id, MAX_MCP_ID_UNESCAPE);
+        gw_str_t text = request_id_text(e->mcp_request_id, &id);
+        if (text.len > 0) {
+            field_str(o, "mcp_request_id", text, MAX_MCP_REQUEST_ID);
+        } else { /* the id "" is an id, not an absent one */
+            key(o, "mcp_request_id");
+            if (o->rc == GW_OK)
+                o->rc = gw_buf_append_lit(o->b, "\"\"");
+        }
+        gw_buf_free(&id);
+    }
+    if (e->mcp_session_id.len > 0 && e->mcp_session_id.base != NULL) {
+        char hash[GW_ACCESS_LOG_SESSION_HASH_LEN + 1];
+        gw_access_log_session_hash(e->mcp_session_id, hash);
+        field_str(o, "mcp_session_id", gw_str(hash, GW_ACCESS_LOG_SESSION_HASH_LEN), GW_ACCESS_LOG_SESSION_HASH_LEN);
+    }
+    if (e->mcp_method.len > 0 && e->mcp_method.base != NULL)
+        field_str(o, "mcp_method", e->mcp_method, MAX_MCP_METHOD);
+    if (e->mcp_backend.len > 0 && e->mcp_backend.base != NULL)
+        field_str(o, "mcp_backend", e->mcp_backend, MAX_NAME);
+}
+
+static bool has_mcp_fields(const gw_access_log_entry_t *e)
+{
+    return (e->mcp_request_id.len > 0 && e->mcp_request_id.base != NULL) ||
+           (e->mcp_session_id.len > 0 && e->mcp_session_id.base != NULL) ||
+           (e->mcp_method.len > 0 && e->mcp_method.base != NULL) ||
+           (e->mcp_backend.len > 0 && e->mcp_backend.base != NULL);
+}
+
 int gw_access_log_format(const gw_access_log_entry_t *e, gw_buf_t *out)
 {
     size_t start = out->len;
+    bool mcp = has_mcp_fields(e);
     const gw_token_usage_t *u = e->usage && e->usage->present ? e->usage : NULL;
     struct obj o = {out, gw_buf_append_byte(out, '{'), true};
     /* Envoy's usual field names first, then the reference template's genai_* fields. */
     field_time(&o, "start_time", e->start_time_us);
     field_str(&o, "method", e->method, MAX_METHOD);
-    field_str(&o, "x-envoy-origin-path", e->path, MAX_PATH);
+    field_str(&o, "x-envoy-origin-path", e->path, mcp ? MAX_PATH_MCP : MAX_PATH);
     key(&o, "response_code");
     if (o.rc == GW_OK)
         o.rc = gw_buf_appendf(out, "%d", e->response_code);
@@ -190,6 +266,8 @@ int gw_access_log_format(const gw_access_log_entry_t *e, gw_buf_t *out)
         field_u64(&o, token_keys[i], v);
     }
     field_str(&o, "connection_termination_details", e->termination_details, MAX_DETAILS);
+    if (mcp)
+        mcp_fields(&o, e);
     if (o.rc == GW_OK)
         o.rc = gw_buf_append_lit(out, "}\n");
     if (o.rc != GW_OK)

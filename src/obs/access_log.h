@@ -1,7 +1,7 @@
-/* One JSON access-log line per request on stdout, with the reference's genai_* fields
+/* One JSON access-log line per request on stdout, with the reference's genai_* and mcp_* fields
  * (envoy-ai-gateway autoconfig template) and the usual HTTP fields. Never carries a secret:
- * only the fields below exist, and none of them is a header value except user_agent and
- * x_request_id. */
+ * only the fields below exist, none of them is a header value except user_agent and
+ * x_request_id, and the MCP session id is written as a hash only. */
 #ifndef GW_OBS_ACCESS_LOG_H
 #define GW_OBS_ACCESS_LOG_H
 
@@ -31,10 +31,28 @@ typedef struct {
     gw_str_t response_model;        /* genai_response_model */
     const gw_token_usage_t *usage;  /* genai_tokens_{input,output,total,cached_input}, NULL: absent */
     gw_str_t termination_details;   /* why the request ended abnormally, e.g. "client_disconnected", "upstream_reset" */
+    /* MCP requests only. Each mcp_* key is written only when its field is set (never as null), so
+     * the lines of LLM requests stay exactly as they were. */
+    gw_str_t mcp_request_id;        /* the JSON-RPC id, raw as parsed (a JSON string with its quotes,
+                                       or a number); written as text: "abc" for "abc", "7" for 7 */
+    gw_str_t mcp_session_id;        /* the Mcp-Session-Id the client sent (or, for initialize, the one
+                                       issued): SECRET, only gw_access_log_session_hash of it is written */
+    gw_str_t mcp_method;            /* the JSON-RPC method, as sent */
+    gw_str_t mcp_backend;           /* the backend a routed call went to; empty when fanned out to all
+                                       or answered by the gateway itself */
 } gw_access_log_entry_t;
 
+/* What the log writes for an MCP session id: the first 16 lowercase hex digits (64 bits) of
+ * SHA-256 over the id's bytes, NUL-terminated in out. A plain hash, not a keyed one, on purpose:
+ * every replica writes the same value for the same session, so lines of one session can be
+ * joined across replicas and restarts, and whoever holds an id can find its lines. It is safe
+ * because a session id is sealed AES-256-GCM output with a random nonce: nothing about it can be
+ * guessed from the hash, and the hash does not resume the session. */
+#define GW_ACCESS_LOG_SESSION_HASH_LEN 16
+void gw_access_log_session_hash(gw_str_t session_id, char out[GW_ACCESS_LOG_SESSION_HASH_LEN + 1]);
+
 /* Formats the entry as one JSON object line (ends with '\n') into out. Absent string fields are
- * written as null, absent token counts as null. */
+ * written as null, absent token counts as null, absent mcp_* fields not at all. */
 int gw_access_log_format(const gw_access_log_entry_t *e, gw_buf_t *out);
 /* Formats and writes to stdout with a single write(2) per line. Disabled when
  * gw_access_log_enabled is false. */

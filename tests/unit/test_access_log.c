@@ -1,6 +1,6 @@
 /* Unit tests for obs/access_log: the JSON line (parsed back with cJSON), nulls for absent fields,
- * hostile strings, the PIPE_BUF bound, and the writer (concurrent lines, short writes, EINTR,
- * EAGAIN). */
+ * hostile strings, the mcp_* fields (hashed session id, id text, absent when unset), the PIPE_BUF
+ * bound, and the writer (concurrent lines, short writes, EINTR, EAGAIN). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <openssl/sha.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -72,8 +73,9 @@ static bool valid_utf8(const unsigned char *p, size_t n)
 }
 
 /* Parses one line: it must be a single JSON object, end with exactly one '\n', be valid UTF-8,
- * hold no raw control character, and have exactly the documented keys in order. */
-static cJSON *parse_line(const char *line)
+ * hold no raw control character, and have exactly the documented keys in order, followed by
+ * exactly the mcp_* keys in mcp_keys. */
+static cJSON *parse_line_with(const char *line, const char *const *mcp_keys, size_t n_mcp)
 {
     size_t n = strlen(line);
     assert_true(n >= 2);
@@ -87,13 +89,18 @@ static cJSON *parse_line(const char *line)
     assert_non_null(j);
     assert_true(cJSON_IsObject(j));
     assert_string_equal(end, "\n");
-    size_t k = 0;
+    size_t k = 0, nk = sizeof(all_keys) / sizeof(all_keys[0]);
     for (cJSON *c = j->child; c; c = c->next, k++) {
-        assert_true(k < sizeof(all_keys) / sizeof(all_keys[0]));
-        assert_string_equal(c->string, all_keys[k]);
+        assert_true(k < nk + n_mcp);
+        assert_string_equal(c->string, k < nk ? all_keys[k] : mcp_keys[k - nk]);
     }
-    assert_int_equal(k, sizeof(all_keys) / sizeof(all_keys[0]));
+    assert_int_equal(k, nk + n_mcp);
     return j;
+}
+
+static cJSON *parse_line(const char *line)
+{
+    return parse_line_with(line, NULL, 0);
 }
 
 static const char *str_of(cJSON *j, const char *key)
@@ -300,6 +307,236 @@ static void test_hostile_strings(void **state)
     free(line);
 }
 
+/* ---- MCP fields ---------------------------------------------------------------------------- */
+
+static const char *const mcp_all[] = {"mcp_request_id", "mcp_session_id", "mcp_method", "mcp_backend"};
+
+/* A sealed session id looks like this: base64url of nonce, ciphertext and tag. */
+#define SESSION_ID "AQHq3v9JkY0rT2mWcL8xZb4nQe7sVuPiGd1oKfhAyR6tC5MwXjE0lNgBpSzDaI3Hq"
+
+static gw_access_log_entry_t mcp_entry(void)
+{
+    return (gw_access_log_entry_t){
+        .start_time_us = 1700000000123456LL,
+        .method = GW_STR("POST"),
+        .path = GW_STR("/mcp"),
+        .response_code = 200,
+        .bytes_received = 120,
+        .bytes_sent = 340,
+        .duration_ms = 12,
+        .upstream_duration_ms = 10,
+        .user_agent = GW_STR("node"),
+        .request_id = GW_STR("r-1"),
+        .upstream_host = GW_STR("127.0.0.1:9000"),
+        .upstream_cluster = GW_STR("github"),
+        .downstream_remote_address = GW_STR("127.0.0.1:51234"),
+        .mcp_request_id = GW_STR("\"call-7\""),
+        .mcp_session_id = GW_STR(SESSION_ID),
+        .mcp_method = GW_STR("tools/call"),
+        .mcp_backend = GW_STR("github"),
+    };
+}
+
+/* The first 16 hex digits of SHA-256, computed here with OpenSSL's one-shot SHA256 (not the
+ * EVP path the log uses). */
+static void sha256_16(const char *s, size_t n, char out[17])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)s, n, md);
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void test_mcp_fields_exact(void **state)
+{
+    gw_access_log_entry_t e = mcp_entry();
+    char *line = format(&e);
+    char hash[17];
+    sha256_16(SESSION_ID, strlen(SESSION_ID), hash);
+    char want[1024];
+    snprintf(want, sizeof(want),
+             "{\"start_time\":\"2023-11-14T22:13:20.123Z\",\"method\":\"POST\",\"x-envoy-origin-path\":\"/mcp\","
+             "\"response_code\":200,\"bytes_received\":120,\"bytes_sent\":340,\"duration\":12,"
+             "\"upstream_service_time\":10,\"user-agent\":\"node\",\"x-request-id\":\"r-1\","
+             "\"upstream_host\":\"127.0.0.1:9000\",\"upstream_cluster\":\"github\","
+             "\"downstream_remote_address\":\"127.0.0.1:51234\",\"genai_model_name\":null,"
+             "\"genai_model_name_override\":null,\"genai_backend_name\":null,\"genai_response_model\":null,"
+             "\"genai_tokens_input\":null,\"genai_tokens_output\":null,\"genai_tokens_total\":null,"
+             "\"genai_tokens_cached_input\":null,\"connection_termination_details\":null,"
+             "\"mcp_request_id\":\"call-7\",\"mcp_session_id\":\"%s\",\"mcp_method\":\"tools/call\","
+             "\"mcp_backend\":\"github\"}\n",
+             hash);
+    assert_string_equal(line, want);
+    cJSON *j = parse_line_with(line, mcp_all, 4);
+    assert_string_equal(str_of(j, "mcp_session_id"), hash);
+    cJSON_Delete(j);
+    /* The raw id appears nowhere in the line, not even in part. */
+    assert_null(strstr(line, SESSION_ID));
+    assert_null(strstr(line, "AQHq3v9J"));
+    free(line);
+}
+
+static void test_mcp_session_hash(void **state)
+{
+    /* FIPS 180-2 test vectors: SHA-256("abc") = ba7816bf 8f01cfea ..., SHA-256("") = e3b0c442 ... */
+    char h[GW_ACCESS_LOG_SESSION_HASH_LEN + 1];
+    gw_access_log_session_hash(GW_STR("abc"), h);
+    assert_string_equal(h, "ba7816bf8f01cfea");
+    gw_access_log_session_hash(GW_STR(""), h);
+    assert_string_equal(h, "e3b0c44298fc1c14");
+    gw_access_log_session_hash(GW_STR_NULL, h);
+    assert_string_equal(h, "e3b0c44298fc1c14");
+    /* Stable across calls (and so across replicas: no key, no per-process salt), different for
+     * different ids, bytes after a NUL included. */
+    char a[17], b[17];
+    gw_access_log_session_hash(GW_STR(SESSION_ID), a);
+    gw_access_log_session_hash(GW_STR(SESSION_ID), b);
+    assert_string_equal(a, b);
+    gw_access_log_session_hash(GW_STR(SESSION_ID "x"), b);
+    assert_string_not_equal(a, b);
+    gw_access_log_session_hash(gw_str("ab\0c", 4), a);
+    gw_access_log_session_hash(gw_str("ab\0d", 4), b);
+    assert_string_not_equal(a, b);
+
+    /* Two lines of the same session carry the same value; the line never carries the id, even an
+     * id made of characters the log would escape. */
+    gw_access_log_entry_t e = mcp_entry();
+    char *l1 = format(&e);
+    e.mcp_method = GW_STR("ping");
+    char *l2 = format(&e);
+    cJSON *j1 = parse_line_with(l1, mcp_all, 4), *j2 = parse_line_with(l2, mcp_all, 4);
+    assert_string_equal(str_of(j1, "mcp_session_id"), str_of(j2, "mcp_session_id"));
+    cJSON_Delete(j1);
+    cJSON_Delete(j2);
+    free(l1);
+    free(l2);
+    e.mcp_session_id = GW_STR("s\"e\ncret");
+    l1 = format(&e);
+    assert_null(strstr(l1, "cret"));
+    j1 = parse_line_with(l1, mcp_all, 4);
+    sha256_16("s\"e\ncret", 8, a);
+    assert_string_equal(str_of(j1, "mcp_session_id"), a);
+    cJSON_Delete(j1);
+    free(l1);
+}
+
+static void test_mcp_fields_absent_when_unset(void **state)
+{
+    /* An LLM entry: no mcp_ key at all (test_format_exact holds its bytes). */
+    gw_access_log_entry_t llm = full_entry();
+    char *line = format(&llm);
+    assert_null(strstr(line, "mcp_"));
+    free(line);
+    gw_access_log_entry_t empty = {.upstream_duration_ms = -1, .mcp_method = gw_str("x", 0),
+                                   .mcp_backend = gw_str(NULL, 5)};
+    line = format(&empty);
+    assert_null(strstr(line, "mcp_"));
+    free(line);
+
+    /* Each field on its own: present alone, in the template's place. */
+    for (size_t i = 0; i < 4; i++) {
+        gw_access_log_entry_t e = {.upstream_duration_ms = -1};
+        gw_str_t *f[] = {&e.mcp_request_id, &e.mcp_session_id, &e.mcp_method, &e.mcp_backend};
+        *f[i] = GW_STR("7");
+        line = format(&e);
+        cJSON_Delete(parse_line_with(line, &mcp_all[i], 1));
+        free(line);
+    }
+    /* A notification: no id and no backend, the rest there. */
+    gw_access_log_entry_t n = mcp_entry();
+    n.mcp_request_id = GW_STR_NULL;
+    n.mcp_backend = GW_STR_NULL;
+    n.mcp_method = GW_STR("notifications/initialized");
+    line = format(&n);
+    cJSON *j = parse_line_with(line, &mcp_all[1], 2);
+    assert_string_equal(str_of(j, "mcp_method"), "notifications/initialized");
+    cJSON_Delete(j);
+    free(line);
+}
+
+static void test_mcp_request_id_text(void **state)
+{
+    static const struct {
+        const char *raw;
+        const char *want; /* as read back by cJSON */
+    } cases[] = {
+        {"7", "7"},
+        {"-12.5e3", "-12.5e3"}, /* a number: its text as sent */
+        {"\"abc\"", "abc"},     /* a string: unescaped */
+        {"\"a\\\"b\\\\c\\u00e9\\n\"", "a\"b\\c\xc3\xa9\n"},
+        {"\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80"},
+        {"\"\"", ""},           /* the empty string is an id */
+        {"\"abc", "\"abc"},     /* not a JSON string after all: raw bytes */
+        {"\"bad\\x\"", "\"bad\\x\""},
+        {"\"gh__7\"", "gh__7"}, /* a wrapped server-to-client id is just text */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        gw_access_log_entry_t e = {.upstream_duration_ms = -1, .mcp_request_id = gw_str_c(cases[i].raw)};
+        char *line = format(&e);
+        cJSON *j = parse_line_with(line, mcp_all, 1);
+        assert_string_equal(str_of(j, "mcp_request_id"), cases[i].want);
+        cJSON_Delete(j);
+        free(line);
+    }
+    /* Long ids are cut like any field: a 200-byte string id is unescaped then cut; a 5000-byte one
+     * is not even unescaped (written raw from its quote, then cut). */
+    static char big[5000];
+    memset(big, 'i', sizeof(big));
+    big[0] = '"';
+    big[199] = '"';
+    big[sizeof(big) - 1] = '"';
+    size_t lens[] = {200, sizeof(big)};
+    for (size_t i = 0; i < 2; i++) {
+        gw_access_log_entry_t e = {.upstream_duration_ms = -1, .mcp_request_id = gw_str(big, lens[i])};
+        char *line = format(&e);
+        cJSON *j = parse_line_with(line, mcp_all, 1);
+        const char *v = str_of(j, "mcp_request_id");
+        /* The budget counts escaped bytes: the raw id's leading quote takes two. */
+        assert_int_equal(strlen(v), i == 0 ? 128 : 127);
+        assert_string_equal(v + strlen(v) - 3, "...");
+        assert_int_equal(v[0], i == 0 ? 'i' : '"');
+        cJSON_Delete(j);
+        free(line);
+    }
+}
+
+static void test_mcp_hostile_and_long(void **state)
+{
+    gw_access_log_entry_t e = mcp_entry();
+    e.mcp_method = GW_STR("tools/call\"},\"response_code\":1,\"x\":{\"\x01\x7f\xff");
+    e.mcp_backend = GW_STR("gh\n\"back\\end\"");
+    char *line = format(&e);
+    cJSON *j = parse_line_with(line, mcp_all, 4);
+    assert_string_equal(str_of(j, "mcp_method"), "tools/call\"},\"response_code\":1,\"x\":{\"\x01\x7f\xEF\xBF\xBD");
+    assert_string_equal(str_of(j, "mcp_backend"), "gh\n\"back\\end\"");
+    assert_true(num_of(j, "response_code") == 200);
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "x"));
+    cJSON_Delete(j);
+    free(line);
+
+    /* Budgets: method 64 bytes, backend 192; an MCP line gives the path 1024 bytes, not 1536. */
+    static char big[3000];
+    memset(big, 'm', sizeof(big));
+    e.mcp_method = gw_str(big, sizeof(big));
+    e.mcp_backend = gw_str(big, sizeof(big));
+    e.path = gw_str(big, sizeof(big));
+    line = format(&e);
+    j = parse_line_with(line, mcp_all, 4);
+    assert_int_equal(strlen(str_of(j, "mcp_method")), 64);
+    assert_int_equal(strlen(str_of(j, "mcp_backend")), 192);
+    assert_int_equal(strlen(str_of(j, "x-envoy-origin-path")), 1024);
+    assert_string_equal(str_of(j, "x-envoy-origin-path") + 1021, "...");
+    cJSON_Delete(j);
+    free(line);
+    gw_access_log_entry_t llm = full_entry();
+    llm.path = gw_str(big, sizeof(big));
+    line = format(&llm);
+    j = parse_line(line);
+    assert_int_equal(strlen(str_of(j, "x-envoy-origin-path")), 1536);
+    cJSON_Delete(j);
+    free(line);
+}
+
 /* ---- bounds -------------------------------------------------------------------------------- */
 
 static void test_long_values_are_cut(void **state)
@@ -346,11 +583,11 @@ static void test_long_values_are_cut(void **state)
 }
 
 /* Every string at its worst (each byte a 6-byte \u00XX escape), every number at its widest: the
- * line still fits in PIPE_BUF, so one write(2) to a pipe is atomic. */
+ * line still fits in PIPE_BUF, so one write(2) to a pipe is atomic. Then the same with every
+ * mcp_* field at its worst too. */
 static void test_worst_case_fits_pipe_buf(void **state)
 {
     static char ctl[100000];
-    memset(ctl, 0x01, sizeof(ctl));
     gw_str_t s = gw_str(ctl, sizeof(ctl));
     gw_token_usage_t max = {.input = UINT64_MAX, .cached_input = UINT64_MAX, .output = UINT64_MAX,
                             .total = UINT64_MAX, .present = true};
@@ -361,27 +598,35 @@ static void test_worst_case_fits_pipe_buf(void **state)
         .upstream_host = s, .upstream_cluster = s, .downstream_remote_address = s, .model_name = s,
         .model_name_override = s, .backend_name = s, .response_model = s, .usage = &max, .termination_details = s,
     };
-    char *line = format(&e);
-    size_t n = strlen(line);
-    print_message("worst-case line: %zu bytes (PIPE_BUF %d)\n", n, PIPE_BUF);
-    assert_true(n <= PIPE_BUF);
-    cJSON *j = parse_line(line);
-    assert_string_equal(str_of(j, "start_time"), "9999-12-31T23:59:59.999Z");
-    for (cJSON *c = j->child; c; c = c->next)
-        if (cJSON_IsString(c) && strcmp(c->string, "start_time") != 0)
-            assert_string_equal(c->valuestring + strlen(c->valuestring) - 3, "...");
-    cJSON_Delete(j);
-    free(line);
-    /* The same with 2-byte escapes and with 3-byte replacement characters. */
-    memset(ctl, '"', sizeof(ctl));
-    line = format(&e);
-    assert_true(strlen(line) <= PIPE_BUF);
-    free(line);
-    memset(ctl, 0xff, sizeof(ctl));
-    line = format(&e);
-    assert_true(strlen(line) <= PIPE_BUF);
-    cJSON_Delete(parse_line(line));
-    free(line);
+    for (int with_mcp = 0; with_mcp < 2; with_mcp++) {
+        size_t n_mcp = 0;
+        if (with_mcp) {
+            e.mcp_request_id = e.mcp_session_id = e.mcp_method = e.mcp_backend = s;
+            n_mcp = 4;
+        }
+        memset(ctl, 0x01, sizeof(ctl));
+        char *line = format(&e);
+        size_t n = strlen(line);
+        print_message("worst-case line%s: %zu bytes (PIPE_BUF %d)\n", with_mcp ? " with mcp_*" : "", n, PIPE_BUF);
+        assert_true(n <= PIPE_BUF);
+        cJSON *j = parse_line_with(line, mcp_all, n_mcp);
+        assert_string_equal(str_of(j, "start_time"), "9999-12-31T23:59:59.999Z");
+        for (cJSON *c = j->child; c; c = c->next)
+            if (cJSON_IsString(c) && strcmp(c->string, "start_time") != 0 && strcmp(c->string, "mcp_session_id") != 0)
+                assert_string_equal(c->valuestring + strlen(c->valuestring) - 3, "...");
+        cJSON_Delete(j);
+        free(line);
+        /* The same with 2-byte escapes and with 3-byte replacement characters. */
+        memset(ctl, '"', sizeof(ctl));
+        line = format(&e);
+        assert_true(strlen(line) <= PIPE_BUF);
+        free(line);
+        memset(ctl, 0xff, sizeof(ctl));
+        line = format(&e);
+        assert_true(strlen(line) <= PIPE_BUF);
+        cJSON_Delete(parse_line_with(line, mcp_all, n_mcp));
+        free(line);
+    }
 }
 
 /* ---- writing ------------------------------------------------------------------------------- */
@@ -708,6 +953,11 @@ int main(void)
         cmocka_unit_test(test_absent_fields_are_null),
         cmocka_unit_test(test_start_time),
         cmocka_unit_test(test_hostile_strings),
+        cmocka_unit_test(test_mcp_fields_exact),
+        cmocka_unit_test(test_mcp_session_hash),
+        cmocka_unit_test(test_mcp_fields_absent_when_unset),
+        cmocka_unit_test(test_mcp_request_id_text),
+        cmocka_unit_test(test_mcp_hostile_and_long),
         cmocka_unit_test(test_long_values_are_cut),
         cmocka_unit_test(test_worst_case_fits_pipe_buf),
         cmocka_unit_test(test_concurrent_writers_pipe),
