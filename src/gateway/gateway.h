@@ -26,6 +26,10 @@ typedef struct {
     gw_config_t *config;  /* this worker's reference; swapped on the loop thread only */
     const gw_gateway_opts_t *opts;
     struct gw_health_s *health; /* passive health of the backends, this worker's view */
+    /* The MCP routes' authorizer (OAuth JWTs, client API keys, well-known metadata): one per
+     * worker because its key caches and fetches belong to this loop. NULL: MCP routes with
+     * auth fail closed (503). */
+    struct gw_mcp_auth_s *mcp_auth;
     uint64_t rng;         /* xorshift state for weighted picks and request ids */
     gw_sigv4_key_cache_t sigv4_keys; /* derived SigV4 key, reused while day/region/secret stay */
     size_t in_flight;

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "net/tls.h"
 #include "gateway/health.h"
+#include "mcp/oauth.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -72,6 +73,10 @@ static void shutdown_worker(gw_worker_t *w)
     uv_mutex_unlock(&w->async_lock);
     gw_http_server_free(w->http);
     w->http = NULL;
+    /* Before the pool: the authorizer cancels its JWKS and discovery fetches on it. Its timer
+     * handle closes on this loop, which runs on until every handle is closed. */
+    gw_mcp_auth_free(w->gw.mcp_auth);
+    w->gw.mcp_auth = NULL;
     gw_upstream_pool_close(w->gw.upstream);
     w->gw.upstream = NULL;
 }
@@ -126,6 +131,7 @@ static void worker_main(void *arg)
     gw_upstream_pool_hooks_t hooks = {on_up_open, on_up_close, &w->gw};
     w->gw.loop = &w->loop;
     w->gw.upstream = gw_upstream_pool_new(&w->loop, NULL, &hooks);
+    w->gw.mcp_auth = gw_mcp_auth_new(&w->loop, w->gw.upstream);
     w->http = gw_http_server_new(&w->loop, w->listen_fd, &w->limits, &handler);
     uv_sem_post(&w->started);
     if (w->http == NULL) {
@@ -135,6 +141,8 @@ static void worker_main(void *arg)
         w->async_closed = true;
         uv_close((uv_handle_t *)&w->async, NULL);
         uv_mutex_unlock(&w->async_lock);
+        gw_mcp_auth_free(w->gw.mcp_auth);
+        w->gw.mcp_auth = NULL;
         gw_upstream_pool_close(w->gw.upstream);
     }
     uv_run(&w->loop, UV_RUN_DEFAULT);
