@@ -132,6 +132,16 @@ static void serve_models(gw_gateway_t *g, gw_http_req_t *req)
 void gw_gateway_on_request(gw_http_req_t *req, void *ud)
 {
     gw_gateway_t *g = ud;
+    /* MCP hook: the OAuth metadata of MCP routes (RFC 9728, RFC 8414). Only paths under
+     * /.well-known/ are looked up, so other requests pay one comparison. */
+    if (req->path.len > 13 && memcmp(req->path.base, "/.well-known/", 13) == 0) {
+        gw_mcp_well_known_t kind;
+        const gw_mcp_route_t *wk = gw_mcp_auth_well_known_route(g->config, req->path, &kind);
+        if (wk != NULL) {
+            gw_mcp_serve_well_known(g, req, wk, kind);
+            return;
+        }
+    }
     /* MCP hook (mcp/proxy.c): an MCPRoute path is served by the MCP gateway. */
     const gw_mcp_route_t *mcp_route = gw_mcp_route_for(g->config, req);
     if (mcp_route != NULL) {

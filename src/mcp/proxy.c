@@ -1,9 +1,11 @@
-/* The MCP Streamable HTTP endpoint of an MCPRoute: transport checks, the initialize fan-out that
+/* The MCP Streamable HTTP endpoint of an MCPRoute: authorization by the worker's mcp/oauth.h
+ * authorizer (and the well-known metadata it serves), transport checks, the initialize fan-out that
  * builds the sealed composite session, merged lists, routed calls relayed event by event, and
  * DELETE. One mcp_req_t per client request, with one leg per backend call; nothing outlives the
  * request, so any replica with the same session seeds serves any session. */
 #include "mcp/proxy.h"
 
+#include "auth/jwt.h"
 #include "codec/base64.h"
 #include "codec/sse.h"
 #include "core/alloc.h"
@@ -184,6 +186,18 @@ const gw_mcp_route_t *gw_mcp_route_for(const gw_config_t *c, const gw_http_req_t
 /* ---- per-request state ---------------------------------------------------------------------- */
 
 static const char mcp_tag = 'M';
+/* A request waiting for its authorization check or its well-known metadata (auth_wait_t). */
+static const char auth_tag = 'A';
+
+/* Who a request was authorized as, and the configuration snapshot its route belongs to (a
+ * request that waited for its check may see a newer g->config than its route's). binding: what
+ * sessions are sealed to (session_binding); client_id: the apiKeyAuth client. Both empty on
+ * routes without auth. Slices valid during the call they are passed to. */
+typedef struct {
+    gw_config_t *config;
+    gw_str_t binding;
+    gw_str_t client_id;
+} caller_t;
 
 typedef enum {
     OP_INIT,      /* initialize: fan out, seal a session */
@@ -234,6 +248,8 @@ struct mcp_req_s {
     gw_http_req_t *http;
     gw_config_t *config;
     const gw_mcp_route_t *route;
+    gw_buf_t binding;   /* caller_t.binding, sealed into the session by initialize */
+    gw_buf_t client_id; /* caller_t.client_id, sent upstream in forwardClientIDHeader */
     op_t op;
     gw_jsonrpc_msg_t msg;
     gw_str_t body;
@@ -294,6 +310,8 @@ static void req_free(mcp_req_t *r)
     r->legs = NULL;
     r->n_legs = 0;
     gw_buf_free(&r->client_proto);
+    gw_buf_free(&r->binding);
+    gw_buf_free(&r->client_id);
     gw_config_unref(r->config);
     r->config = NULL;
     if (r->timer_init) {
@@ -440,10 +458,26 @@ static void leg_send(leg_t *l, gw_str_t method, gw_str_t body)
 {
     mcp_req_t *r = l->r;
     const gw_mcp_backend_t *be = l->be;
-    gw_http_header_t h[7];
+    gw_http_header_t h[8];
     size_t n = 0;
     gw_buf_t auth;
     gw_buf_init(&auth, GW_BUF_UNLIMITED);
+    /* No client header is forwarded (the gateway makes each upstream request afresh), so the
+     * client's Authorization, Cookie and API-key headers never reach a backend, nor does the
+     * client's target with its query parameters (the backend's own path is used). The one
+     * client-derived header is the verified apiKeyAuth client id, named by forwardClientIDHeader
+     * (unless the backend's own credential uses that header name). */
+    const gw_mcp_api_key_auth_t *ka = r->route->api_key_auth;
+    gw_buf_t fwd_storage;
+    gw_buf_init(&fwd_storage, GW_BUF_UNLIMITED);
+    if (r->client_id.len && ka != NULL && ka->forward_client_id_header != NULL &&
+        !(be->api_key != NULL && strcmp(ka->forward_client_id_header,
+                                        be->api_key_header ? be->api_key_header : "authorization") == 0)) {
+        size_t nf = 0;
+        if (gw_mcp_auth_forward_headers(r->route, NULL, 0, gw_buf_str(&r->client_id), h + n, 1, &nf,
+                                        &fwd_storage) == GW_OK)
+            n += nf;
+    }
     if (method.len == 4 && memcmp(method.base, "POST", 4) == 0) {
         h[n++] = (gw_http_header_t){GW_STR("Content-Type"), GW_STR("application/json")};
         h[n++] = (gw_http_header_t){GW_STR("Accept"), GW_STR("application/json, text/event-stream")};
@@ -493,6 +527,7 @@ static void leg_send(leg_t *l, gw_str_t method, gw_str_t body)
     if (auth.data != NULL)
         explicit_bzero(auth.data, auth.len);
     gw_buf_free(&auth);
+    gw_buf_free(&fwd_storage);
 }
 
 static void start_legs(mcp_req_t *r, gw_str_t method)
@@ -906,7 +941,7 @@ static void finish_init(mcp_req_t *r)
     }
     gw_mcp_session_t s = {
         .route = gw_str_c(r->route->name),
-        .subject = GW_STR_NULL, /* anonymous until the route's OAuth verifies a JWT subject */
+        .subject = gw_buf_str(&r->binding), /* empty on routes without auth */
         .protocol_version = gw_buf_str(&r->client_proto),
         .issued_at = (int64_t)time(NULL),
         .backends = sb,
@@ -1192,14 +1227,19 @@ static bool header_lists(gw_str_t value, const char *type)
     return false;
 }
 
-static mcp_req_t *req_new(gw_gateway_t *g, gw_http_req_t *http, const gw_mcp_route_t *route, op_t op)
+static mcp_req_t *req_new(gw_gateway_t *g, gw_http_req_t *http, const caller_t *c, const gw_mcp_route_t *route,
+                          op_t op)
 {
     mcp_req_t *r = gw_calloc(1, sizeof(*r));
     r->tag = &mcp_tag;
     r->g = g;
     r->http = http;
-    r->config = gw_config_ref(g->config);
+    r->config = gw_config_ref(c->config);
     r->route = route;
+    gw_buf_init(&r->binding, GW_BUF_UNLIMITED);
+    gw_buf_append_str(&r->binding, c->binding);
+    gw_buf_init(&r->client_id, GW_BUF_UNLIMITED);
+    gw_buf_append_str(&r->client_id, c->client_id);
     r->op = op;
     r->body = gw_buf_str(&http->body);
     gw_buf_init(&r->client_proto, GW_MCP_SESSION_MAX_PROTOCOL);
@@ -1408,9 +1448,10 @@ static void start_list(mcp_req_t *r, const char *key, const char *name_key, bool
 }
 
 static void dispatch(mcp_req_t *r);
-static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route, gw_str_t pv);
+static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route,
+                         gw_str_t pv);
 
-static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route)
+static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route)
 {
     const gw_http_header_t *hs = req->headers;
     size_t nh = req->n_headers;
@@ -1438,7 +1479,7 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_
     }
     gw_str_t body = gw_buf_str(&req->body);
     if (gw_jsonrpc_is_batch(body)) {
-        handle_batch(g, req, route, pv);
+        handle_batch(g, req, c, route, pv);
         return;
     }
     gw_jsonrpc_msg_t msg;
@@ -1452,7 +1493,7 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_
     }
 
     if (msg.kind == GW_JSONRPC_REQUEST && gw_str_eq_lit(msg.method, "initialize")) {
-        mcp_req_t *r = req_new(g, req, route, OP_INIT);
+        mcp_req_t *r = req_new(g, req, c, route, OP_INIT);
         r->msg = msg;
         r->msg.method = gw_str(r->msg.method_buf, msg.method.len);
         gw_str_t want;
@@ -1489,7 +1530,7 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_
     gw_mcp_session_t s;
     gw_mcp_session_expect_t exp = {
         .route = gw_str_c(route->name),
-        .subject = GW_STR_NULL,
+        .subject = c->binding,
         .now = (int64_t)time(NULL),
         .max_age = GW_MCP_SESSION_MAX_AGE_S,
     };
@@ -1499,7 +1540,7 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_
         respond_http_error(g, req, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
         return;
     }
-    mcp_req_t *r = req_new(g, req, route, OP_ACCEPTED);
+    mcp_req_t *r = req_new(g, req, c, route, OP_ACCEPTED);
     r->msg = msg;
     r->msg.method = gw_str(r->msg.method_buf, msg.method.len);
     gw_buf_append_str(&r->client_proto, s.protocol_version);
@@ -1575,7 +1616,9 @@ static void dispatch(mcp_req_t *r)
 struct batch_s {
     gw_gateway_t *g;
     gw_http_req_t *http;
+    gw_config_t *config; /* holds route while no member runs */
     const gw_mcp_route_t *route;
+    gw_buf_t binding, client_id; /* the caller's, for each member */
     gw_mcp_session_t sess;
     gw_str_t items[GW_MCP_MAX_BATCH];
     size_t n_items, next;
@@ -1588,6 +1631,9 @@ static void batch_free(batch_t *b)
 {
     gw_mcp_session_free(&b->sess);
     gw_buf_free(&b->out);
+    gw_buf_free(&b->binding);
+    gw_buf_free(&b->client_id);
+    gw_config_unref(b->config);
     free(b);
 }
 
@@ -1618,7 +1664,8 @@ static void batch_next(batch_t *b)
                              why ? why : "initialize cannot be part of a batch");
             continue;
         }
-        mcp_req_t *r = req_new(b->g, b->http, b->route, OP_ACCEPTED);
+        caller_t c = {b->config, gw_buf_str(&b->binding), gw_buf_str(&b->client_id)};
+        mcp_req_t *r = req_new(b->g, b->http, &c, b->route, OP_ACCEPTED);
         r->batch = b;
         r->body = item;
         r->msg = msg;
@@ -1648,7 +1695,8 @@ static void batch_next(batch_t *b)
     batch_free(b);
 }
 
-static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route, gw_str_t pv)
+static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route,
+                         gw_str_t pv)
 {
     if (pv.base != NULL && !gw_str_eq_lit(pv, "2025-03-26")) {
         respond_http_error(g, req, 400, GW_JSONRPC_INVALID_REQUEST,
@@ -1675,6 +1723,7 @@ static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route
     batch_t *b = gw_calloc(1, sizeof(*b));
     gw_mcp_session_expect_t exp = {
         .route = gw_str_c(route->name),
+        .subject = c->binding,
         .now = (int64_t)time(NULL),
         .max_age = GW_MCP_SESSION_MAX_AGE_S,
     };
@@ -1693,12 +1742,17 @@ static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route
     b->n_items = n_items;
     b->g = g;
     b->http = req;
+    b->config = gw_config_ref(c->config);
     b->route = route;
+    gw_buf_init(&b->binding, GW_BUF_UNLIMITED);
+    gw_buf_append_str(&b->binding, c->binding);
+    gw_buf_init(&b->client_id, GW_BUF_UNLIMITED);
+    gw_buf_append_str(&b->client_id, c->client_id);
     gw_buf_init(&b->out, GW_BUF_UNLIMITED);
     batch_next(b);
 }
 
-static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route)
+static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route)
 {
     gw_str_t sid = gw_http_header_find(req->headers, req->n_headers, GW_STR("mcp-session-id"));
     if (sid.base == NULL || sid.len == 0) {
@@ -1710,6 +1764,7 @@ static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_rout
     gw_mcp_session_t s;
     gw_mcp_session_expect_t exp = {
         .route = gw_str_c(route->name),
+        .subject = c->binding,
         .now = (int64_t)time(NULL),
         .max_age = GW_MCP_SESSION_MAX_AGE_S,
     };
@@ -1717,7 +1772,7 @@ static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_rout
         respond_http_error(g, req, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
         return;
     }
-    mcp_req_t *r = req_new(g, req, route, OP_DELETE);
+    mcp_req_t *r = req_new(g, req, c, route, OP_DELETE);
     legs_from_session(r, &s);
     gw_mcp_session_free(&s);
     /* Stateless backends have nothing to terminate. The gateway keeps no list of deleted
@@ -1743,7 +1798,7 @@ static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_rout
         leg_send(&r->legs[i], GW_STR("DELETE"), GW_STR_NULL);
 }
 
-static void handle_get(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route)
+static void handle_get(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route)
 {
     gw_str_t accept = gw_http_header_find(req->headers, req->n_headers, GW_STR("accept"));
     if (!header_lists(accept, "text/event-stream") && !header_lists(accept, "*/*")) {
@@ -1760,6 +1815,7 @@ static void handle_get(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t
     gw_mcp_session_t s;
     gw_mcp_session_expect_t exp = {
         .route = gw_str_c(route->name),
+        .subject = c->binding,
         .now = (int64_t)time(NULL),
         .max_age = GW_MCP_SESSION_MAX_AGE_S,
     };
@@ -1767,13 +1823,175 @@ static void handle_get(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t
         respond_http_error(g, req, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
         return;
     }
-    mcp_req_t *r = req_new(g, req, route, OP_STREAM);
+    mcp_req_t *r = req_new(g, req, c, route, OP_STREAM);
     legs_from_session(r, &s);
     gw_mcp_session_free(&s);
     gw_str_t last = gw_http_header_find(req->headers, req->n_headers, GW_STR("last-event-id"));
     if (last.len > 0 && last.len <= GW_MCP_MAX_EVENT_ID * 2)
         apply_resume_id(r, last);
     start_stream(r);
+}
+
+/* ---- authorization -------------------------------------------------------------------------
+ * A route with OAuth or apiKeyAuth runs the worker's authorizer (mcp/oauth.h) before anything
+ * else. The request waits in an auth_wait_t (req->data, tagged) until the check answers; a client
+ * that leaves meanwhile cancels the check. The well-known metadata documents wait the same way. */
+
+typedef struct {
+    const void *tag;     /* first member: &auth_tag */
+    gw_gateway_t *g;
+    gw_http_req_t *http;
+    gw_config_t *config; /* holds route while the check runs, across reloads */
+    const gw_mcp_route_t *route;
+    gw_mcp_auth_req_t *pending;
+} auth_wait_t;
+
+static auth_wait_t *auth_wait_new(gw_gateway_t *g, gw_http_req_t *http, const gw_mcp_route_t *route)
+{
+    auth_wait_t *w = gw_calloc(1, sizeof(*w));
+    w->tag = &auth_tag;
+    w->g = g;
+    w->http = http;
+    w->config = gw_config_ref(g->config);
+    w->route = route;
+    http->data = w;
+    return w;
+}
+
+static void auth_wait_free(auth_wait_t *w)
+{
+    gw_config_unref(w->config);
+    free(w);
+}
+
+/* What the sessions of an authorized caller are sealed to: "oauth" NUL <sub> with OAuth, "apikey"
+ * NUL <client id> with apiKeyAuth, NUL-joined when the route has both. Never empty on a route
+ * with auth, so an anonymous session (sealed while the route had no auth) is refused there; and
+ * tagged, so a JWT subject never passes for an API-key client of the same name ("sub" holds no
+ * NUL, so the parts cannot run into each other). */
+static void session_binding(const gw_mcp_route_t *route, gw_str_t subject, gw_str_t client_id, gw_buf_t *out)
+{
+    if (route->oauth != NULL) {
+        gw_buf_append_lit(out, "oauth");
+        gw_buf_append_byte(out, '\0');
+        gw_buf_append_str(out, subject);
+    }
+    if (route->api_key_auth != NULL) {
+        if (out->len)
+            gw_buf_append_byte(out, '\0');
+        gw_buf_append_lit(out, "apikey");
+        gw_buf_append_byte(out, '\0');
+        gw_buf_append_str(out, client_id);
+    }
+}
+
+/* A valid token without "sub" cannot own a session (every such token of the issuer would share
+ * it): 401 invalid_token with the route's challenge, like any other token the route cannot use. */
+static void refuse_no_subject(gw_gateway_t *g, gw_http_req_t *http, const gw_mcp_route_t *route)
+{
+    static const char desc[] = "The access token has no subject";
+    gw_buf_t url, www;
+    gw_buf_init(&url, GW_MCP_AUTH_MAX_URL + 64);
+    gw_buf_init(&www, 8192);
+    (void)gw_mcp_auth_resource_metadata_url(route, &url);
+    if (gw_jwt_www_authenticate(&www, gw_buf_str(&url), GW_BEARER_ERROR_INVALID_TOKEN, GW_STR_NULL, GW_STR(desc)) !=
+        GW_OK)
+        (void)gw_jwt_www_authenticate(&www, GW_STR_NULL, GW_BEARER_ERROR_INVALID_TOKEN, GW_STR_NULL, GW_STR(desc));
+    gw_http_header_t h = {GW_STR("WWW-Authenticate"), gw_buf_str(&www)};
+    gw_metrics_count_request(g->metrics, GW_STR("mcp"), 401);
+    gw_http_respond_simple(http, 401, GW_STR("application/json"),
+                           GW_STR("{\"error\":\"invalid_token\",\"error_description\":\"The access token has no "
+                                  "subject\"}"),
+                           &h, 1);
+    gw_buf_free(&url);
+    gw_buf_free(&www);
+}
+
+static void serve(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route)
+{
+    if (gw_str_eq_lit(req->method, "POST"))
+        handle_post(g, req, c, route);
+    else if (gw_str_eq_lit(req->method, "DELETE"))
+        handle_delete(g, req, c, route);
+    else
+        handle_get(g, req, c, route);
+}
+
+static void on_authorized(void *ud, const gw_mcp_auth_result_t *res)
+{
+    auth_wait_t *w = ud;
+    gw_http_req_t *http = w->http;
+    const gw_mcp_route_t *route = w->route;
+    w->pending = NULL;
+    http->data = NULL; /* serve() may hand the request to an mcp_req_t */
+    if (res->status != 0) {
+        /* The authorizer's answer as it is: status, WWW-Authenticate, JSON body (no secret). */
+        gw_log_debug("mcp: route %s: request refused by its security policy (HTTP %d)", route->name, res->status);
+        gw_metrics_count_request(w->g->metrics, GW_STR("mcp"), res->status);
+        gw_http_respond_simple(http, res->status, res->content_type, res->body, res->headers, res->n_headers);
+    } else if (route->oauth != NULL && res->subject.len == 0) {
+        gw_log_debug("mcp: route %s: a valid token without a subject refused", route->name);
+        refuse_no_subject(w->g, http, route);
+    } else {
+        gw_buf_t binding;
+        gw_buf_init(&binding, GW_BUF_UNLIMITED);
+        session_binding(route, res->subject, res->client_id, &binding);
+        caller_t c = {w->config, gw_buf_str(&binding), res->client_id};
+        serve(w->g, http, &c, route);
+        gw_buf_free(&binding);
+    }
+    auth_wait_free(w);
+}
+
+static void on_metadata(void *ud, const gw_mcp_auth_result_t *res)
+{
+    auth_wait_t *w = ud;
+    w->pending = NULL;
+    w->http->data = NULL;
+    gw_metrics_count_request(w->g->metrics, GW_STR("mcp"), res->status);
+    gw_http_respond_simple(w->http, res->status, res->content_type, res->body, res->headers, res->n_headers);
+    auth_wait_free(w);
+}
+
+static void respond_oauth_error(gw_gateway_t *g, gw_http_req_t *req, int status, gw_str_t body,
+                                const gw_http_header_t *extra, size_t n_extra)
+{
+    gw_metrics_count_request(g->metrics, GW_STR("mcp"), status);
+    gw_http_respond_simple(req, status, GW_STR("application/json"), body, extra, n_extra);
+}
+
+void gw_mcp_serve_well_known(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route,
+                             gw_mcp_well_known_t kind)
+{
+    if (gw_str_eq_lit(req->method, "OPTIONS")) {
+        /* CORS preflight of a browser client that sends MCP-Protocol-Version with its discovery
+         * request (the TypeScript SDK does); the documents themselves carry the same origin. */
+        gw_http_header_t h[] = {
+            {GW_STR("Access-Control-Allow-Origin"), GW_STR("*")},
+            {GW_STR("Access-Control-Allow-Methods"), GW_STR("GET, HEAD, OPTIONS")},
+            {GW_STR("Access-Control-Allow-Headers"), GW_STR("MCP-Protocol-Version")},
+            {GW_STR("Access-Control-Max-Age"), GW_STR("86400")},
+        };
+        gw_metrics_count_request(g->metrics, GW_STR("mcp"), 204);
+        gw_http_respond_simple(req, 204, GW_STR_NULL, GW_STR_NULL, h, GW_ARRAY_SIZE(h));
+        return;
+    }
+    if (!gw_str_eq_lit(req->method, "GET") && !gw_str_eq_lit(req->method, "HEAD")) {
+        gw_http_header_t allow = {GW_STR("Allow"), GW_STR("GET, HEAD, OPTIONS")};
+        respond_oauth_error(g, req, 405,
+                            GW_STR("{\"error\":\"invalid_request\",\"error_description\":\"Method Not Allowed\"}"),
+                            &allow, 1);
+        return;
+    }
+    if (g->mcp_auth == NULL) {
+        respond_oauth_error(g, req, 503,
+                            GW_STR("{\"error\":\"temporarily_unavailable\",\"error_description\":\"The authorization "
+                                   "metadata cannot be served\"}"),
+                            NULL, 0);
+        return;
+    }
+    auth_wait_t *w = auth_wait_new(g, req, route);
+    w->pending = gw_mcp_auth_metadata(g->mcp_auth, route, kind, on_metadata, w);
 }
 
 void gw_mcp_handle(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route)
@@ -1784,33 +2002,49 @@ void gw_mcp_handle(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *ro
         respond_http_error(g, req, 403, GW_JSONRPC_SERVER_ERROR, "Forbidden: Origin not allowed", NULL, 0);
         return;
     }
-    if (gw_mcp_auth_required(route)) {
-        /* Fail closed: a route with OAuth or apiKeyAuth is never served unauthenticated. The
-         * authorizer (mcp/oauth.h) needs a per-worker instance in gw_gateway_t; until it is
-         * there, such routes answer 503. */
-        respond_http_error(g, req, 503, GW_JSONRPC_SERVER_ERROR,
-                           "Service Unavailable: authorization of this MCP route is not wired yet", NULL, 0);
-        return;
-    }
-    if (gw_str_eq_lit(req->method, "POST")) {
-        handle_post(g, req, route);
-    } else if (gw_str_eq_lit(req->method, "DELETE")) {
-        handle_delete(g, req, route);
-    } else if (gw_str_eq_lit(req->method, "GET")) {
-        handle_get(g, req, route);
-    } else {
+    /* Before authorization: a CORS preflight (OPTIONS) carries no credentials, and a method the
+     * endpoint does not serve is refused the same for everyone. */
+    if (!gw_str_eq_lit(req->method, "POST") && !gw_str_eq_lit(req->method, "DELETE") &&
+        !gw_str_eq_lit(req->method, "GET")) {
         gw_http_header_t allow = {GW_STR("Allow"), GW_STR("GET, POST, DELETE")};
         respond_http_error(g, req, 405, GW_JSONRPC_SERVER_ERROR, "Method Not Allowed", &allow, 1);
+        return;
     }
+    if (!gw_mcp_auth_required(route)) {
+        caller_t c = {g->config, GW_STR_NULL, GW_STR_NULL};
+        serve(g, req, &c, route);
+        return;
+    }
+    if (g->mcp_auth == NULL) {
+        /* Fail closed: a route with OAuth or apiKeyAuth is never served unauthenticated. */
+        respond_http_error(g, req, 503, GW_JSONRPC_SERVER_ERROR,
+                           "Service Unavailable: this MCP route's authorization is not available", NULL, 0);
+        return;
+    }
+    auth_wait_t *w = auth_wait_new(g, req, route);
+    w->pending = gw_mcp_auth_check(g->mcp_auth, route, req, on_authorized, w);
+}
+
+static bool auth_waiting(const gw_http_req_t *req)
+{
+    return req->data != NULL && *(const void *const *)req->data == &auth_tag;
 }
 
 bool gw_mcp_owns(const gw_http_req_t *req)
 {
-    return req->data != NULL && *(const void *const *)req->data == &mcp_tag;
+    return req->data != NULL && (*(const void *const *)req->data == &mcp_tag || auth_waiting(req));
 }
 
 void gw_mcp_on_abort(gw_http_req_t *req)
 {
+    if (auth_waiting(req)) {
+        auth_wait_t *w = req->data;
+        gw_mcp_auth_cancel(w->pending); /* its callback never runs */
+        req->data = NULL;
+        auth_wait_free(w);
+        gw_http_response_end(req);
+        return;
+    }
     mcp_req_t *r = req->data;
     if (r == NULL)
         return;
@@ -1828,6 +2062,8 @@ void gw_mcp_on_abort(gw_http_req_t *req)
 
 void gw_mcp_on_drain(gw_http_req_t *req)
 {
+    if (auth_waiting(req))
+        return; /* nothing written yet */
     mcp_req_t *r = req->data;
     if (r == NULL)
         return;

@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "gateway/gateway.h"
+#include "mcp/oauth.h"
 
 /* Upstream calls get the route timeout; MCPRoute has no timeout field, so this is the default
  * (tools may run for a long time; a client disconnect cancels earlier). */
@@ -44,11 +45,20 @@ void gw_mcp_proxy_shutdown(void);
 const gw_mcp_route_t *gw_mcp_route_for(const gw_config_t *c, const gw_http_req_t *req);
 
 /* Serves one request on route (which must belong to g->config). The handler owns the request
- * from here; req->data holds its state until the response ends. */
+ * from here; req->data holds its state until the response ends. On a route with OAuth or
+ * apiKeyAuth the request is first authorized by g->mcp_auth (refused with the authorizer's own
+ * 400/401/403/503 answer); sessions are then bound to the verified JWT subject and API-key
+ * client, so a session id presented by anyone else is 404. */
 void gw_mcp_handle(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route);
 
-/* Whether req->data is MCP state (its first member is the MCP tag), for the gateway's on_abort
- * and on_drain dispatch. */
+/* Serves a well-known OAuth metadata document of route (kind from gw_mcp_auth_well_known_route on
+ * g->config): GET and HEAD through g->mcp_auth, a CORS preflight for OPTIONS, 405 otherwise. Owns
+ * the request like gw_mcp_handle (gw_mcp_owns is true while the document is being made). */
+void gw_mcp_serve_well_known(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *route,
+                             gw_mcp_well_known_t kind);
+
+/* Whether req->data is MCP state (its first member is an MCP tag: a request being served, or one
+ * waiting for its authorization or metadata), for the gateway's on_abort and on_drain dispatch. */
 bool gw_mcp_owns(const gw_http_req_t *req);
 void gw_mcp_on_abort(gw_http_req_t *req);
 void gw_mcp_on_drain(gw_http_req_t *req);

@@ -573,16 +573,23 @@ test('a single-backend route exposes names unprefixed; spec.headers select the r
   await assert.rejects(other.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { 'X-Team': 'red' } } })));
 });
 
-test('a route with apiKeyAuth is never served unauthenticated (fails closed until auth is wired)', async () => {
+test('a route with apiKeyAuth serves only the right key (401 otherwise)', async () => {
   const init = { jsonrpc: '2.0', id: 1, method: 'initialize',
     params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
-  for (const key of [undefined, 'key-a-0123456789', 'wrong']) {
+  for (const key of [undefined, 'wrong']) {
     const res = await fetch(`${gw.url}/locked/mcp`, { method: 'POST', body: JSON.stringify(init),
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
         ...(key ? { 'x-client-key': key } : {}) } });
-    assert.equal(res.status, 503);
-    assert.doesNotMatch(await res.text(), /key-a/);
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('www-authenticate'), 'ApiKey realm="aigw"');
+    assert.doesNotMatch(await res.text(), /key-a|wrong/);
   }
+  // The right key: the SDK client is served (details in mcp_auth.test.mjs).
+  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/locked/mcp`),
+    { requestInit: { headers: { 'X-Client-Key': 'key-a-0123456789' } } }));
+  assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['add_note', 'echo']);
+  await client.close();
 });
 
 test('transport checks: 403 Origin, 406 Accept, 415 Content-Type, 400 bad JSON / version / batch, 405 GET', async () => {
