@@ -1,0 +1,343 @@
+// End-to-end: the MCP gateway in front of backends that behave the way real servers do but
+// gateways trip over: stateless next to stateful (each with its own protocol revision), GET
+// answered 405 or ended at once, SSE framing variants, the 2025-11-25 polling pattern, backends
+// failing initialize, and a backend that loses its session half-way (restart).
+import { test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+
+import { startGateway, T } from './lib/gateway.mjs';
+import { assertNoSanitizerReport } from './lib/common.mjs';
+import { readBody, sleep, until, rawPost, messagesOf } from './lib/mcp_util.mjs';
+
+class EventStore {
+  constructor() { this.events = []; this.n = 0; }
+  async storeEvent(streamId, message) {
+    const eventId = `e${++this.n}`;
+    this.events.push({ eventId, streamId, message });
+    return eventId;
+  }
+  async replayEventsAfter(lastEventId, { send }) {
+    const i = this.events.findIndex((e) => e.eventId === lastEventId);
+    if (i < 0) return '';
+    const { streamId } = this.events[i];
+    for (const e of this.events.slice(i + 1)) if (e.streamId === streamId) await send(e.eventId, e.message);
+    return streamId;
+  }
+}
+
+// A stateful SDK server (SSE answers, event store, 404 for sessions it does not know). restart()
+// forgets every session and drops every connection, as a restarted process would.
+function startStateful({ retryInterval } = {}) {
+  let transports = new Map();
+  const rec = { posts: [], gets: [], deletes: 0 };
+  const server = () => {
+    const s = new McpServer({ name: 'stateful', version: '1.0.0' });
+    s.registerTool('hello', { description: 'hello', inputSchema: { who: z.string() } },
+      async ({ who }) => ({ content: [{ type: 'text', text: `hello ${who} from stateful` }] }));
+    // The 2025-11-25 polling pattern: progress, then the POST stream is closed (the priming
+    // event carried retry:), and the rest, result included, waits in the event store for the
+    // client's GET with Last-Event-ID.
+    s.registerTool('poll_me', { description: 'closes its stream before answering' }, async (extra) => {
+      const token = extra._meta?.progressToken;
+      const progress = (p) => token !== undefined && extra.sendNotification({ method: 'notifications/progress',
+        params: { progressToken: token, progress: p, total: 2 } });
+      await progress(1);
+      rec.closedAt = Date.now();
+      extra.closeSSEStream?.();
+      await sleep(300);
+      await progress(2);
+      return { content: [{ type: 'text', text: 'polled result' }] };
+    });
+    return s;
+  };
+  const srv = http.createServer(async (req, res) => {
+    const body = req.method === 'POST' ? JSON.parse(await readBody(req)) : undefined;
+    const sid = req.headers['mcp-session-id'];
+    if (req.method === 'POST') rec.posts.push({ msg: body, sid, protocolVersion: req.headers['mcp-protocol-version'] });
+    if (req.method === 'GET') rec.gets.push({ at: Date.now(), sid, lastEventId: req.headers['last-event-id'] });
+    if (req.method === 'DELETE') rec.deletes++;
+    if (sid && transports.has(sid)) {
+      await transports.get(sid).handleRequest(req, res, body);
+      return;
+    }
+    if (!sid && req.method === 'POST' && isInitializeRequest(body)) {
+      const t = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        eventStore: new EventStore(),
+        retryInterval,
+        onsessioninitialized: (id) => transports.set(id, t),
+      });
+      const map = transports;
+      t.onclose = () => { if (t.sessionId) map.delete(t.sessionId); };
+      await server().connect(t);
+      await t.handleRequest(req, res, body);
+      return;
+    }
+    res.writeHead(sid ? 404 : 400, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }));
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({
+    srv, port: srv.address().port, rec,
+    restart() {
+      transports = new Map();
+      srv.closeAllConnections?.();
+    },
+    close() { srv.close(); srv.closeAllConnections?.(); },
+  })));
+}
+
+// A hand-written server. version: the revision it speaks (it answers initialize with it whatever
+// the client asked); stateful: hands out a session id; get: '405' | 'end' (a stream that ends at
+// once) ; frame(json): the body of an answer to a request, with its content type; init:
+// 'ok' | '500' | 'rpc-error'.
+function startHand({ name, version = '2025-06-18', stateful = false, get = '405', frame = null, init = 'ok' } = {}) {
+  const rec = { posts: [], gets: 0, deletes: 0 };
+  const sessions = new Set();
+  let n = 0;
+  const srv = http.createServer(async (req, res) => {
+    const sid = req.headers['mcp-session-id'];
+    if (req.method === 'GET') {
+      rec.gets++;
+      if (get === 'end') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(': nothing to say\n\n');
+      } else {
+        res.writeHead(405).end();
+      }
+      return;
+    }
+    if (req.method === 'DELETE') {
+      rec.deletes++;
+      sessions.delete(sid);
+      res.writeHead(200).end();
+      return;
+    }
+    const msg = JSON.parse(await readBody(req));
+    rec.posts.push({ msg, sid, protocolVersion: req.headers['mcp-protocol-version'] });
+    if (stateful && msg.method !== 'initialize' && !sessions.has(sid)) {
+      res.writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }));
+      return;
+    }
+    if (msg.id === undefined) {
+      res.writeHead(202).end();
+      return;
+    }
+    let result;
+    const headers = {};
+    if (msg.method === 'initialize') {
+      if (init === '500') {
+        res.writeHead(500, { 'content-type': 'text/html' }).end('<h1>Internal Server Error</h1>');
+        return;
+      }
+      if (init === 'rpc-error') {
+        res.writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code: -32602, message: 'Unsupported protocol version' } }));
+        return;
+      }
+      result = { protocolVersion: version, capabilities: { tools: {} }, serverInfo: { name, version: '1' } };
+      if (stateful) {
+        const id = `${name}-session-${++n}`;
+        sessions.add(id);
+        headers['mcp-session-id'] = id;
+      }
+    } else if (msg.method === 'tools/list') {
+      result = { tools: [{ name: 'greet', inputSchema: { type: 'object' } }] };
+    } else if (msg.method === 'tools/call') {
+      result = { content: [{ type: 'text', text: `${name} greets ${msg.params.arguments?.who ?? 'nobody'}` }] };
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: 'Method not found' } }));
+      return;
+    }
+    const json = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result });
+    const [ctype, text] = frame ? frame(json, msg) : ['application/json', json];
+    res.writeHead(200, { 'content-type': ctype, ...headers }).end(text);
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({
+    srv, port: srv.address().port, rec,
+    close() { srv.close(); srv.closeAllConnections?.(); },
+  })));
+}
+
+// Undone after each test, last first: clients, backends, then the gateway (whose exit is checked).
+const cleanups = [];
+afterEach(async () => {
+  const errors = [];
+  while (cleanups.length) {
+    try { await cleanups.pop()(); } catch (e) { errors.push(e); }
+  }
+  if (errors.length) throw errors[0];
+});
+
+async function gateway(servers, env = {}) {
+  const mcpServers = {};
+  for (const [k, v] of Object.entries(servers)) mcpServers[k] = { url: `http://127.0.0.1:${v.port}/mcp` };
+  const g = await startGateway({ args: ['--mcp-json', JSON.stringify({ mcpServers })], env });
+  cleanups.push(async () => {
+    const ex = await g.stop({ timeoutMs: T(10_000), expectCode: null });
+    assert.equal(ex.code, 0, g.stderr.slice(-2000));
+    assertNoSanitizerReport(g);
+  });
+  for (const v of Object.values(servers)) cleanups.push(async () => v.close());
+  return g;
+}
+
+async function connect(g, opts = {}) {
+  const client = new Client({ name: 'e2e-quirks', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(`${g.url}/mcp`), opts);
+  await client.connect(transport);
+  cleanups.push(async () => client.close());
+  return { client, transport };
+}
+
+test('stateless next to stateful: each backend keeps its own session id (or none) and its own revision', async () => {
+  const legacy = await startHand({ name: 'legacy', version: '2025-03-26' });
+  const st = await startStateful();
+  const g = await gateway({ legacy, st });
+  const { client, transport } = await connect(g);
+  const names = (await client.listTools()).tools.map((t) => t.name).sort();
+  assert.deepEqual(names, ['legacy__greet', 'st__hello', 'st__poll_me']);
+  assert.equal((await client.callTool({ name: 'legacy__greet', arguments: { who: 'Ada' } })).content[0].text, 'legacy greets Ada');
+  assert.equal((await client.callTool({ name: 'st__hello', arguments: { who: 'Alan' } })).content[0].text, 'hello Alan from stateful');
+
+  // the stateless server never sees a session id; after initialize it is told its own revision
+  const lp = legacy.rec.posts;
+  assert.equal(lp[0].msg.method, 'initialize');
+  assert.equal(lp[0].msg.params.protocolVersion, '2025-11-25', 'the client\'s own initialize');
+  assert.ok(lp.every((p) => p.sid === undefined), JSON.stringify(lp.map((p) => p.sid)));
+  assert.ok(lp.slice(1).every((p) => p.protocolVersion === '2025-03-26'), JSON.stringify(lp.map((p) => p.protocolVersion)));
+  // the stateful one always gets its own id (never the gateway's) and 2025-11-25
+  const sp = st.rec.posts.slice(1);
+  assert.ok(sp.length >= 3);
+  const own = sp[0].sid;
+  assert.match(own, /^[0-9a-f-]{36}$/);
+  assert.notEqual(own, transport.sessionId);
+  assert.ok(sp.every((p) => p.sid === own && p.protocolVersion === '2025-11-25'));
+  assert.ok(!transport.sessionId.includes(own), 'the backend session id is sealed, not visible');
+
+  // DELETE goes to the stateful server only
+  await transport.terminateSession();
+  assert.equal(st.rec.deletes, 1);
+  assert.equal(legacy.rec.deletes, 0);
+});
+
+test('GET: backends answering 405, or ending their stream at once, are asked once; the client stream stays open', { timeout: T(20_000) }, async () => {
+  const a = await startHand({ name: 'a', get: '405' });
+  const b = await startHand({ name: 'b', get: '405', version: '2025-03-26' });
+  const c = await startHand({ name: 'c', get: 'end', stateful: true });
+  const g = await gateway({ a, b, c }, { AIGW_MCP_HEARTBEAT_MS: '300' });
+  let clientGets = 0;
+  const countingFetch = (url, init) => {
+    if ((init?.method ?? 'GET') === 'GET') clientGets++;
+    return fetch(url, init);
+  };
+  const { client } = await connect(g, { fetch: countingFetch });
+  assert.ok(await until(() => a.rec.gets === 1 && b.rec.gets === 1 && c.rec.gets === 1), 'each backend asked for its stream');
+  await sleep(T(3000));
+  assert.deepEqual([a.rec.gets, b.rec.gets, c.rec.gets], [1, 1, 1], 'no backend asked again');
+  assert.equal(clientGets, 1, 'the client\'s stream was never ended (it would have reconnected)');
+  // the session still serves calls
+  assert.equal((await client.callTool({ name: 'c__greet', arguments: { who: 'x' } })).content[0].text, 'c greets x');
+});
+
+test('SSE variants: CRLF lines, comments, retry:, multi-line data, priming events, no event name', async () => {
+  // Each answer: a priming event (id, retry, empty data), a comment, then the message split over
+  // two data: lines (joined with "\n" it is the same JSON) with CRLF line ends.
+  const crlf = (json) => {
+    const cut = json.indexOf(',"result"');
+    const text = `id: p-0\r\nretry: 1000\r\ndata: \r\n\r\n: a comment\r\nid: p-1\r\ndata: ${json.slice(0, cut)}\r\ndata: ${json.slice(cut)}\r\n\r\n`;
+    return ['text/event-stream; charset=utf-8', text];
+  };
+  // bare-CR line ends and an event without "event: message", under application/json
+  const cr = (json) => ['application/json', `:\rdata:${json}\r\r`];
+  const x = await startHand({ name: 'x', frame: crlf, version: '2025-11-25' });
+  const y = await startHand({ name: 'y', frame: cr, stateful: true });
+  const g = await gateway({ x, y });
+  const { client } = await connect(g); // initialize answers are framed the same way
+  const names = (await client.listTools()).tools.map((t) => t.name).sort();
+  assert.deepEqual(names, ['x__greet', 'y__greet']);
+  assert.equal((await client.callTool({ name: 'x__greet', arguments: { who: 'crlf' } })).content[0].text, 'x greets crlf');
+  assert.equal((await client.callTool({ name: 'y__greet', arguments: { who: 'cr' } })).content[0].text, 'y greets cr');
+});
+
+test('2025-11-25 polling: the backend closes the POST stream before the result; the client is not left hanging', { timeout: T(20_000) }, async () => {
+  const st = await startStateful({ retryInterval: 150 });
+  const other = await startHand({ name: 'other' });
+  const g = await gateway({ st, other });
+  const { client } = await connect(g);
+  const progress = [];
+  const started = Date.now();
+  const outcome = await client.callTool({ name: 'st__poll_me', arguments: {} }, undefined,
+    { onprogress: (p) => progress.push(p.progress), timeout: T(10_000) }).then((r) => ({ r }), (e) => ({ e }));
+  assert.ok(Date.now() - started < T(8000));
+  if (outcome.r) {
+    assert.equal(outcome.r.content[0].text, 'polled result');
+  } else {
+    // at least a clean JSON-RPC error for the call, not a transport failure or a timeout
+    assert.equal(outcome.e.code, -32603, String(outcome.e));
+  }
+  assert.equal(progress[0], 1);
+  // the session is fine afterwards
+  assert.equal((await client.callTool({ name: 'st__hello', arguments: { who: 'again' } })).content[0].text, 'hello again from stateful');
+});
+
+test('initialize: backends failing it (HTTP 500, JSON-RPC error) are left out and never asked again', { timeout: T(20_000) }, async () => {
+  const bad500 = await startHand({ name: 'bad500', init: '500' });
+  const badrpc = await startHand({ name: 'badrpc', init: 'rpc-error' });
+  const good = await startStateful();
+  const g = await gateway({ bad500, badrpc, good });
+  const { client, transport } = await connect(g);
+  assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['good__hello', 'good__poll_me']);
+  assert.equal((await client.callTool({ name: 'good__hello', arguments: { who: 'B' } })).content[0].text, 'hello B from stateful');
+  // a left-out backend's names are unknown to the session
+  await assert.rejects(client.callTool({ name: 'bad500__greet', arguments: {} }), (e) => e.code === -32602);
+  await assert.rejects(client.callTool({ name: 'badrpc__greet', arguments: {} }), (e) => e.code === -32602);
+  const res = await fetch(`${g.url}/mcp`, { headers: { accept: 'text/event-stream', 'mcp-session-id': transport.sessionId,
+    'mcp-protocol-version': '2025-11-25' } });
+  assert.equal(res.status, 200);
+  await res.body.cancel();
+  await sleep(100);
+  assert.deepEqual(bad500.rec.posts.map((p) => p.msg.method), ['initialize']);
+  assert.deepEqual(badrpc.rec.posts.map((p) => p.msg.method), ['initialize']);
+  assert.equal(bad500.rec.gets + badrpc.rec.gets, 0);
+  assert.match(g.stderr, /backend bad500: unexpected HTTP status \(HTTP 500\)/);
+  assert.match(g.stderr, /backend badrpc: initialize failed; left out of the session/);
+});
+
+test('a backend that loses the session (restart) makes the whole session 404; a new initialize works', { timeout: T(20_000) }, async () => {
+  const st = await startStateful();
+  const other = await startHand({ name: 'other' });
+  const g = await gateway({ st, other });
+  const { client, transport } = await connect(g);
+  assert.equal((await client.callTool({ name: 'st__hello', arguments: { who: 'before' } })).content[0].text, 'hello before from stateful');
+  const sid = transport.sessionId;
+  st.restart();
+  const hdr = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+  const url = `${g.url}/mcp`;
+  // a call routed to it, a list fanned out to both, a notification, the GET stream: all 404
+  const call = await rawPost(url, { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'st__hello', arguments: { who: 'x' } } }, hdr);
+  assert.equal(call.status, 404, call.text);
+  assert.equal(call.json.error.code, -32000);
+  assert.equal((await rawPost(url, { jsonrpc: '2.0', id: 6, method: 'tools/list' }, hdr)).status, 404);
+  assert.equal((await rawPost(url, { jsonrpc: '2.0', method: 'notifications/roots/list_changed' }, hdr)).status, 404);
+  const get = await fetch(url, { headers: { accept: 'text/event-stream', ...hdr } });
+  assert.equal(get.status, 404);
+  await get.text();
+  // The SDK client sees the 404 as an error of its call (it is the application's turn to
+  // initialize again): a new client starts a new session that works with the restarted server.
+  await assert.rejects(client.callTool({ name: 'st__hello', arguments: { who: 'y' } }), (e) => /404/.test(String(e.code ?? e.message)));
+  const { client: again, transport: t2 } = await connect(g);
+  assert.notEqual(t2.sessionId, sid);
+  assert.equal((await again.callTool({ name: 'st__hello', arguments: { who: 'after' } })).content[0].text, 'hello after from stateful');
+  assert.equal((await again.callTool({ name: 'other__greet', arguments: { who: 'z' } })).content[0].text, 'other greets z');
+});
