@@ -862,8 +862,31 @@ static void conn_start_request(conn_t *c)
             uv_buf_init(r->head, (unsigned)r->head_len),
             uv_buf_init((char *)r->body.base, (unsigned)r->body.len),
         };
-        /* libuv tries the write at once: one writev for head and body, no copy. */
-        int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, r->body.len ? 2 : 1, on_write);
+        unsigned nbufs = r->body.len ? 2 : 1;
+        /* One writev for head and body, no copy. Tried here rather than through uv_write alone:
+         * a completed uv_write makes libuv re-arm the socket in epoll (one epoll_ctl per
+         * request), which a request that fits the socket buffer does not need. */
+        int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
+        if (n == (int)(r->head_len + r->body.len)) {
+            c->wi = 2;
+            conn_update_reading(c);
+            return;
+        }
+        if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
+            conn_fail_later(c, GW_UPSTREAM_ERESET, "write failed", true);
+            return;
+        }
+        if (n > 0) { /* the rest goes through uv_write; the buffers stay the request's */
+            size_t done = (size_t)n;
+            if (done >= bufs[0].len) {
+                done -= bufs[0].len;
+                bufs[0] = uv_buf_init((char *)r->body.base + done, (unsigned)(r->body.len - done));
+                nbufs = 1;
+            } else {
+                bufs[0] = uv_buf_init(r->head + done, (unsigned)(r->head_len - done));
+            }
+        }
+        int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write);
         if (rc != 0) {
             conn_fail_later(c, GW_UPSTREAM_ERESET, "write failed", true);
             return;
