@@ -23,6 +23,7 @@ typedef struct {
 } gw_str_t;
 
 #define GW_STR(lit) ((gw_str_t){(lit), sizeof(lit) - 1})
+#define GW_STR_INIT(lit) {(lit), sizeof(lit) - 1} /* the same, in a static initializer */
 #define GW_STR_NULL ((gw_str_t){NULL, 0})
 
 static inline gw_str_t gw_str(const char *base, size_t len)

@@ -3,6 +3,10 @@
  * stack, bounded by GW_JSON_MAX_DEPTH_CAP and GW_JSON_MAX_OPEN_KEYS. */
 #include "core/json.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 typedef const unsigned char *uptr;
 
 /* ---------------------------------------------------------------------------------------------
@@ -33,16 +37,62 @@ static inline bool is_digit(unsigned c)
 
 static inline uptr skip_ws(uptr p, uptr end)
 {
-    while (p < end && is_ws(*p))
+    /* Compact JSON has no whitespace: one comparison settles the common case. */
+    while (p < end && *p <= ' ' && is_ws(*p))
+        p++;
+    return p;
+}
+
+/* The first '"' or '\' in [p, end), or end. Sixteen bytes at a time with SSE2 (every x86-64 has
+ * it), eight with plain integer arithmetic elsewhere: the lookups skip every string this way, and
+ * most strings are short, where a memchr call per string costs more than the scan. */
+static inline uptr find_quote_or_backslash(uptr p, uptr end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned hit = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
+        if (hit)
+            return p + __builtin_ctz(hit);
+        p += 16;
+    }
+#endif
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+        if (hit)
+            return p + (__builtin_ctzll(hit) >> 3);
+        p += 8;
+    }
+    while (p < end && *p != '"' && *p != '\\')
         p++;
     return p;
 }
 
 /* Returns the first byte in [p, end) that is not plain string content ('"', '\', a control byte
- * or a non-ASCII byte). Strings dominate JSON bodies, so eight bytes are tested at a time. */
+ * or a non-ASCII byte). Strings dominate JSON bodies, so sixteen (SSE2) or eight bytes are tested
+ * at a time. */
 static inline uptr skip_plain(uptr p, uptr end)
 {
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+#ifdef __SSE2__
+    /* A signed compare below 0x20 catches control bytes and, being negative, non-ASCII ones. */
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                                   _mm_cmplt_epi8(x, space));
+        unsigned hit = (unsigned)_mm_movemask_epi8(bad);
+        if (hit)
+            return p + __builtin_ctz(hit);
+        p += 16;
+    }
+#endif
+    const uint64_t ones
+ = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     while (end - p >= 8) {
         uint64_t x;
         memcpy(&x, p, 8);
@@ -407,9 +457,30 @@ static bool literal(uptr *pp, uptr end, const char *lit, size_t n)
     return true;
 }
 
+/* Whether the key whose text is [content, content + len) (escaped: it holds a backslash) names
+ * one of the wanted members; the index, or -1. */
+static int wanted_member(uptr content, size_t len, bool escaped, const gw_str_t *names, size_t n_names)
+{
+    gw_str_t raw = gw_str((const char *)content - 1, len + 2);
+    for (size_t i = 0; i < n_names; i++)
+        if (escaped ? gw_json_key_eq(raw, names[i]) : (len == names[i].len && memcmp(content, names[i].base, len) == 0))
+            return (int)i;
+    return -1;
+}
+
 int gw_json_validate(const char *p, size_t n, int max_depth, gw_json_error_t *err)
 {
+    return gw_json_validate_members(p, n, max_depth, err, NULL, NULL, 0);
+}
+
+int gw_json_validate_members(const char *p, size_t n, int max_depth, gw_json_error_t *err, const gw_str_t *names,
+                             gw_str_t *values, size_t n_names)
+{
     vstate_t s;
+    int capture = -1; /* the wanted top-level member whose value is being scanned */
+    uptr capture_start = NULL;
+    for (size_t i = 0; i < n_names; i++)
+        values[i] = GW_STR_NULL;
     if (p == NULL && n == 0)
         p = ""; /* no arithmetic on NULL, even by zero */
     s.start = (uptr)p;
@@ -485,14 +556,22 @@ key:
             return rc;
         if ((rc = add_key(&s, depth, k + 1, (size_t)(q - 1 - (k + 1)), esc)) != GW_OK)
             return rc;
+        if (depth == 1 && n_names > 0)
+            capture = wanted_member(k + 1, (size_t)(q - 1 - (k + 1)), esc, names, n_names);
     }
     q = skip_ws(q, end);
     if (q >= end || *q != ':')
         return fail(&s, q, GW_EINVAL, "expected ':'");
     q = skip_ws(q + 1, end);
+    if (depth == 1)
+        capture_start = q;
     goto value;
 
 after:
+    if (capture >= 0 && depth == 1) { /* a top-level member's value ends here (keys are unique) */
+        values[capture] = gw_str((const char *)capture_start, (size_t)(q - capture_start));
+        capture = -1;
+    }
     q = skip_ws(q, end);
     if (depth == 0) {
         if (q != end)
@@ -546,21 +625,20 @@ gw_json_type_t gw_json_type(gw_str_t raw)
  * unvalidated document gives GW_EINVAL or a wrong-but-inside slice, never an out-of-bounds read.
  */
 
-/* p at an opening quote; returns the byte after the closing quote, or NULL. */
+/* p at an opening quote; returns the byte after the closing quote, or NULL. A backslash escapes
+ * the byte after it, whatever it is (enough to find the string's end; validity is not checked). */
 static uptr skip_string(uptr p, uptr end)
 {
     uptr q = p + 1;
     for (;;) {
-        uptr r = memchr(q, '"', (size_t)(end - q));
-        if (r == NULL)
+        q = find_quote_or_backslash(q, end);
+        if (q >= end)
             return NULL;
-        /* The quote is escaped when an odd number of backslashes precede it. */
-        size_t bs = 0;
-        while (r - bs > p + 1 && r[-1 - (ptrdiff_t)bs] == '\\')
-            bs++;
-        if ((bs & 1) == 0)
-            return r + 1;
-        q = r + 1;
+        if (*q == '"')
+            return q + 1;
+        q += 2; /* the backslash and the byte it escapes */
+        if (q > end)
+            return NULL;
     }
 }
 
@@ -689,8 +767,22 @@ bool gw_json_key_eq(gw_str_t raw_key, gw_str_t key)
         return false;
     uptr c = (uptr)raw_key.base + 1;
     size_t clen = raw_key.len - 2;
-    if (!memchr(c, '\\', clen))
-        return clen == key.len && (clen == 0 || memcmp(c, key.base, clen) == 0);
+    /* An escape's text is longer than the character it stands for: a raw key shorter than key
+     * never matches, one of the same length only byte for byte (unless key itself holds a
+     * backslash, which lookups by name never do), and only a longer one holding a backslash
+     * needs decoding. Most keys compared are mismatches of another length. */
+    if (clen < key.len)
+        return false;
+    if (clen == key.len) {
+        if (clen == 0)
+            return true;
+        if (memcmp(c, key.base, clen) != 0)
+            return false;
+        if (!memchr(key.base, '\\', key.len))
+            return true;
+    } else if (!memchr(c, '\\', clen)) {
+        return false;
+    }
     ubytes_t it;
     ub_init(&it, c, c + clen);
     for (size_t i = 0;; i++) {

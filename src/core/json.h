@@ -38,6 +38,11 @@ typedef struct {
  * GW_JSON_DEFAULT_MAX_DEPTH. Returns GW_OK, or GW_EINVAL / GW_TOOBIG (depth, open keys, n >= 4 GiB)
  * with *err filled when err != NULL. */
 int gw_json_validate(const char *p, size_t n, int max_depth, gw_json_error_t *err);
+/* The same, and on GW_OK when the document is an object: values[i] = the raw value of its
+ * top-level member names[i] (which must hold no backslash), or GW_STR_NULL when absent. Saves a
+ * second pass over a body that is validated anyway. values may be NULL when n_names is 0. */
+int gw_json_validate_members(const char *p, size_t n, int max_depth, gw_json_error_t *err, const gw_str_t *names,
+                             gw_str_t *values, size_t n_names);
 
 /* Type of the raw value slice (first non-blank byte decides). */
 gw_json_type_t gw_json_type(gw_str_t raw);

@@ -768,7 +768,11 @@ void gw_llm_request_start(gw_gateway_t *g, gw_http_req_t *http, gw_operation_t o
         fail(r, 400, "invalid_request_error", NULL, "the request body is empty; a JSON object is expected");
         return;
     }
-    int rc = gw_json_validate(body.base, body.len, GW_JSON_DEFAULT_MAX_DEPTH, &jerr);
+    /* The validation pass also finds the two members the gateway reads itself. */
+    static const gw_str_t members[] = {GW_STR_INIT("model"), GW_STR_INIT("stream")};
+    gw_str_t member_values[GW_ARRAY_SIZE(members)];
+    int rc = gw_json_validate_members(body.base, body.len, GW_JSON_DEFAULT_MAX_DEPTH, &jerr, members, member_values,
+                                      GW_ARRAY_SIZE(members));
     if (rc != GW_OK) {
         fail(r, 400, "invalid_request_error", NULL, "the request body is not valid JSON: %s at byte %zu",
              jerr.what ? jerr.what : "malformed", jerr.offset);
@@ -778,15 +782,15 @@ void gw_llm_request_start(gw_gateway_t *g, gw_http_req_t *http, gw_operation_t o
         fail(r, 400, "invalid_request_error", NULL, "the request body must be a JSON object");
         return;
     }
-    if (gw_json_object_get(body, GW_STR("model"), &r->model_raw) != GW_OK ||
-        gw_json_type(r->model_raw) != GW_JSON_STRING ||
+    r->model_raw = member_values[0];
+    gw_str_t stream_raw = member_values[1];
+    if (r->model_raw.base == NULL || gw_json_type(r->model_raw) != GW_JSON_STRING ||
         gw_json_string_unescape(r->model_raw, &r->model) != GW_OK || r->model.len == 0) {
         fail(r, 400, "invalid_request_error", NULL, "the request body must have a non-empty string field \"model\"");
         return;
     }
-    gw_str_t stream_raw;
     bool stream = false;
-    if (gw_json_object_get(body, GW_STR("stream"), &stream_raw) == GW_OK)
+    if (stream_raw.base)
         gw_json_bool(stream_raw, &stream);
     r->stream_requested = stream;
 

@@ -425,6 +425,48 @@ static void test_object_get(void **state)
     }
 }
 
+/* The validator's member capture agrees with gw_json_object_get on every top-level member, and
+ * sees neither nested members nor members of a document that is not an object. */
+static void test_validate_members(void **state)
+{
+    (void)state;
+    static const gw_str_t names[] = {GW_STR_INIT("model"), GW_STR_INIT("stream"), GW_STR_INIT("a\"b"),
+                                     GW_STR_INIT("tricky"), GW_STR_INIT("arr"), GW_STR_INIT("nested"),
+                                     GW_STR_INIT("big"), GW_STR_INIT("absent"), GW_STR_INIT("inner"),
+                                     GW_STR_INIT("model2"), GW_STR_INIT("e\xcc\x81")};
+    gw_str_t got[GW_ARRAY_SIZE(names)];
+    assert_int_equal(gw_json_validate_members(lookup_doc, sizeof(lookup_doc) - 1, 0, NULL, names, got,
+                                              GW_ARRAY_SIZE(names)),
+                     GW_OK);
+    for (size_t i = 0; i < GW_ARRAY_SIZE(names); i++) {
+        gw_str_t want;
+        if (gw_json_object_get(gw_str(lookup_doc, sizeof(lookup_doc) - 1), names[i], &want) == GW_OK) {
+            assert_non_null(got[i].base);
+            assert_int_equal(got[i].len, want.len);
+            assert_memory_equal(got[i].base, want.base, want.len);
+        } else {
+            assert_null(got[i].base);
+        }
+    }
+    /* a member of an escaped spelling is found too; a nested one is not; empty containers end right */
+    const char *doc = "{\"x\":{\"model\":1},\"mo\\u0064el\":\"m\",\"stream\":[],\"n\":{}}";
+    assert_int_equal(gw_json_validate_members(doc, strlen(doc), 0, NULL, names, got, 2), GW_OK);
+    assert_int_equal(got[0].len, 3);
+    assert_memory_equal(got[0].base, "\"m\"", 3);
+    assert_int_equal(got[1].len, 2);
+    assert_memory_equal(got[1].base, "[]", 2);
+    assert_int_equal(gw_json_validate_members("[{\"model\":1}]", 13, 0, NULL, names, got, 2), GW_OK);
+    assert_null(got[0].base);
+    assert_null(got[1].base);
+    /* a scalar member at the end, before the closing brace and whitespace */
+    assert_int_equal(gw_json_validate_members(" {\"stream\" : true } ", 20, 0, NULL, names, got, 2), GW_OK);
+    assert_int_equal(got[1].len, 4);
+    assert_memory_equal(got[1].base, "true", 4);
+    /* invalid documents still fail as with gw_json_validate */
+    assert_int_equal(gw_json_validate_members("{\"model\":1,\"model\":2}", 21, 0, NULL, names, got, 2), GW_EINVAL);
+    assert_int_equal(gw_json_validate_members("{\"model\":", 9, 0, NULL, names, got, 2), GW_EINVAL);
+}
+
 static void test_path_get(void **state)
 {
     (void)state;
@@ -809,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_validate_open_keys_limit),
         cmocka_unit_test(test_type),
         cmocka_unit_test(test_object_get),
+        cmocka_unit_test(test_validate_members),
         cmocka_unit_test(test_path_get),
         cmocka_unit_test(test_object_next),
         cmocka_unit_test(test_unescape),
