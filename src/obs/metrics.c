@@ -212,6 +212,21 @@ struct key {
     char buf[KEY_MAX];
 };
 
+/* Consecutive samples mostly carry the same attributes (every request records its token usage
+ * and duration with one set, and a gateway serves few models): the series found for the last
+ * attribute set are kept with a copy of it, so a repeat costs a few short compares instead of
+ * escaping, hashing and probing the labels again. Series are never freed before the table, so
+ * the pointers stay valid. Values longer than GENAI_CACHE_VALUE are simply not cached. */
+#define GENAI_CACHE_VALUE 128
+#define GENAI_ATTRS 6
+#define GENAI_TOKEN_TYPES 4
+struct genai_cache {
+    bool valid;
+    uint8_t len[GENAI_ATTRS];
+    char val[GENAI_ATTRS][GENAI_CACHE_VALUE];
+    struct series *s[FAM_COUNT][GENAI_TOKEN_TYPES];
+};
+
 struct gw_metrics_s {
     /* Shared with the scraper. */
     _Atomic size_t nseries; /* release-stored by the owner after filling slots[nseries - 1] */
@@ -223,6 +238,14 @@ struct gw_metrics_s {
     uint16_t index[INDEX_SIZE]; /* slot number + 1; 0 = empty */
     struct key key;             /* the label set being looked up */
     struct key overflow_key;    /* the overflow label set that replaces it when the table is full */
+    struct genai_cache genai;   /* the series of the last GenAI attribute set */
+    struct {
+        int status;
+        size_t endpoint_len;
+        char endpoint[48];
+        struct series *s;
+    } http_cache[4];
+    unsigned http_next;
 };
 
 gw_metrics_t *gw_metrics_new(void)
@@ -453,6 +476,45 @@ static void observe(struct series *s, enum family f, double v)
     hist_observe(s->v, families[f].bounds, families[f].nbounds, v);
 }
 
+static inline void genai_attr_list(const gw_genai_attrs_t *a, const gw_str_t *out[GENAI_ATTRS])
+{
+    out[0] = &a->operation;
+    out[1] = &a->provider;
+    out[2] = &a->original_model;
+    out[3] = &a->request_model;
+    out[4] = &a->response_model;
+    out[5] = &a->error_type;
+}
+
+/* Points m->genai at attribute set a (emptying it when a differs from the cached set). Returns
+ * false when a cannot be cached; lookups then go the long way. */
+static bool genai_cache_select(gw_metrics_t *m, const gw_genai_attrs_t *a)
+{
+    struct genai_cache *c = &m->genai;
+    const gw_str_t *v[GENAI_ATTRS];
+    genai_attr_list(a, v);
+    if (c->valid) {
+        size_t i = 0;
+        for (; i < GENAI_ATTRS; i++)
+            if (v[i]->len != c->len[i] || (v[i]->len && memcmp(v[i]->base, c->val[i], v[i]->len) != 0))
+                break;
+        if (i == GENAI_ATTRS)
+            return true;
+    }
+    c->valid = false;
+    for (size_t i = 0; i < GENAI_ATTRS; i++)
+        if (v[i]->len > GENAI_CACHE_VALUE || (v[i]->len && v[i]->base == NULL))
+            return false;
+    for (size_t i = 0; i < GENAI_ATTRS; i++) {
+        c->len[i] = (uint8_t)v[i]->len;
+        if (v[i]->len)
+            memcpy(c->val[i], v[i]->base, v[i]->len);
+    }
+    memset(c->s, 0, sizeof(c->s));
+    c->valid = true;
+    return true;
+}
+
 /* Non-finite values would poison _sum forever, and a negative one (a clock step) would make it
  * decrease, which Prometheus reads as a counter reset; both are dropped or clamped here. */
 static void record(gw_metrics_t *m, enum family f, const gw_genai_attrs_t *a, double v)
@@ -461,9 +523,15 @@ static void record(gw_metrics_t *m, enum family f, const gw_genai_attrs_t *a, do
         return;
     if (v < 0)
         v = 0;
-    m->key.len = 0;
-    append_genai_labels(&m->key, a, f == FAM_REQUEST_DURATION);
-    struct series *s = genai_series(m, f, a, NULL);
+    bool cached = genai_cache_select(m, a);
+    struct series *s = cached ? m->genai.s[f][0] : NULL;
+    if (s == NULL) {
+        m->key.len = 0;
+        append_genai_labels(&m->key, a, f == FAM_REQUEST_DURATION);
+        s = genai_series(m, f, a, NULL);
+        if (cached)
+            m->genai.s[f][0] = s;
+    }
     if (s)
         observe(s, f, v);
 }
@@ -487,16 +555,27 @@ void gw_metrics_record_token_usage(gw_metrics_t *m, const gw_genai_attrs_t *a, c
         {"cache_creation_input", u->cache_creation, u->cache_creation > 0},
         {"output", u->output, true},
     };
-    /* The attributes are escaped once; each token type only appends its own label. */
-    m->key.len = 0;
-    append_genai_labels(&m->key, a, false);
-    size_t base = m->key.len;
+    _Static_assert(GW_ARRAY_SIZE(samples) == GENAI_TOKEN_TYPES, "one cache slot per token type");
+    bool cached = genai_cache_select(m, a);
+    /* The attributes are escaped once (and only when a series is not cached); each token type
+     * only appends its own label. */
+    size_t base = SIZE_MAX;
     for (size_t i = 0; i < GW_ARRAY_SIZE(samples); i++) {
         if (!samples[i].present)
             continue;
-        m->key.len = base;
-        LABEL(&m->key, "gen_ai_token_type", gw_str_c(samples[i].type));
-        struct series *s = genai_series(m, FAM_TOKEN_USAGE, a, samples[i].type);
+        struct series *s = cached ? m->genai.s[FAM_TOKEN_USAGE][i] : NULL;
+        if (s == NULL) {
+            if (base == SIZE_MAX) {
+                m->key.len = 0;
+                append_genai_labels(&m->key, a, false);
+                base = m->key.len;
+            }
+            m->key.len = base;
+            LABEL(&m->key, "gen_ai_token_type", gw_str_c(samples[i].type));
+            s = genai_series(m, FAM_TOKEN_USAGE, a, samples[i].type);
+            if (cached)
+                m->genai.s[FAM_TOKEN_USAGE][i] = s;
+        }
         if (s)
             observe(s, FAM_TOKEN_USAGE, (double)samples[i].n);
     }
@@ -536,6 +615,14 @@ void gw_metrics_count_request(gw_metrics_t *m, gw_str_t endpoint, int status)
 {
     if (m == NULL)
         return;
+    /* A handful of (endpoint, status) pairs make nearly all the traffic. */
+    for (size_t i = 0; i < GW_ARRAY_SIZE(m->http_cache); i++) {
+        if (m->http_cache[i].s && m->http_cache[i].status == status && m->http_cache[i].endpoint_len == endpoint.len &&
+            (endpoint.len == 0 || memcmp(m->http_cache[i].endpoint, endpoint.base, endpoint.len) == 0)) {
+            relaxed_add(&m->http_cache[i].s->v[0], 1);
+            return;
+        }
+    }
     char code[16];
     int n = snprintf(code, sizeof(code), "%d", status);
     m->key.len = 0;
@@ -548,8 +635,17 @@ void gw_metrics_count_request(gw_metrics_t *m, gw_str_t endpoint, int status)
         LABEL(&m->overflow_key, "endpoint", GW_STR("overflow"));
         s = lookup(m, FAM_HTTP_REQUESTS, &m->overflow_key, true);
     }
-    if (s)
-        relaxed_add(&s->v[0], 1);
+    if (s == NULL)
+        return;
+    relaxed_add(&s->v[0], 1);
+    if (endpoint.len > sizeof(m->http_cache[0].endpoint) || (endpoint.len && endpoint.base == NULL))
+        return;
+    unsigned slot = m->http_next++ % GW_ARRAY_SIZE(m->http_cache);
+    m->http_cache[slot].status = status;
+    m->http_cache[slot].endpoint_len = endpoint.len;
+    if (endpoint.len)
+        memcpy(m->http_cache[slot].endpoint, endpoint.base, endpoint.len);
+    m->http_cache[slot].s = s;
 }
 
 /* ---- MCP ------------------------------------------------------------------------------------ */

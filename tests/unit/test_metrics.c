@@ -569,6 +569,65 @@ static void test_overflow_cap(void **state)
     gw_metrics_free(m);
 }
 
+/* The hot path remembers the series of the last attribute set and of recent (endpoint, status)
+ * pairs: samples must still land in the series their labels name when the attributes alternate,
+ * change in one field only, are too long to remember, or arrive in a reused buffer. */
+static void test_repeat_and_alternate(void **state)
+{
+    (void)state;
+    gw_metrics_t *m = gw_metrics_new();
+    char buf[200];
+    gw_token_usage_t u = {.input = 1, .output = 1, .present = true};
+    for (int i = 0; i < 6; i++) {
+        snprintf(buf, sizeof(buf), "%s", i % 2 ? "m-b" : "m-a");
+        gw_genai_attrs_t a = attrs(buf); /* same bytes at the same address, other content */
+        gw_metrics_record_request_duration(m, &a, 0.1);
+        gw_metrics_record_token_usage(m, &a, &u);
+    }
+    gw_genai_attrs_t a = attrs("m-a");
+    a.error_type = GW_STR("timeout");
+    gw_metrics_record_request_duration(m, &a, 0.1);
+    a.response_model = GW_STR("m-a2");
+    gw_metrics_record_request_duration(m, &a, 0.1);
+    gw_token_usage_t cached = {.input = 5, .cached_input = 4, .output = 1, .present = true};
+    gw_metrics_record_token_usage(m, &a, &cached);
+    memset(buf, 'x', sizeof(buf) - 1);
+    buf[sizeof(buf) - 1] = '\0';
+    gw_genai_attrs_t longer = attrs(buf);
+    gw_metrics_record_ttft(m, &longer, 0.1);
+    gw_metrics_record_ttft(m, &longer, 0.1);
+    static const char *endpoints[] = {"/v1/a", "/v1/b", "/v1/c", "/v1/d", "/v1/e", "/v1/f"};
+    for (int i = 0; i < 60; i++) {
+        snprintf(buf, sizeof(buf), "%s", endpoints[i % 6]);
+        gw_metrics_count_request(m, gw_str_c(buf), i % 12 < 6 ? 200 : 500);
+    }
+
+    char *text = render_one(m);
+    assert_valid_exposition(text);
+#define GA(model, resp) "gen_ai_operation_name=\"chat\",gen_ai_original_model=\"" model "\",gen_ai_provider_name=\"openai\"," \
+                        "gen_ai_request_model=\"" model "\",gen_ai_response_model=\"" resp "\""
+    assert_true(value_of(text, "gen_ai_server_request_duration_seconds_count{" GA("m-a", "m-a") "}") == 3);
+    assert_true(value_of(text, "gen_ai_server_request_duration_seconds_count{" GA("m-b", "m-b") "}") == 3);
+    assert_true(value_of(text, "gen_ai_server_request_duration_seconds_count{error_type=\"timeout\"," GA("m-a", "m-a") "}") == 1);
+    assert_true(value_of(text, "gen_ai_server_request_duration_seconds_count{error_type=\"timeout\"," GA("m-a", "m-a2") "}") == 1);
+    assert_true(value_of(text, "gen_ai_client_token_usage_token_count{" GA("m-a", "m-a") ",gen_ai_token_type=\"input\"}") == 3);
+    assert_true(value_of(text, "gen_ai_client_token_usage_token_count{" GA("m-b", "m-b") ",gen_ai_token_type=\"output\"}") == 3);
+    assert_true(value_of(text, "gen_ai_client_token_usage_token_sum{" GA("m-a", "m-a2") ",gen_ai_token_type=\"cached_input\"}") == 4);
+    assert_true(value_of(text, "gen_ai_client_token_usage_token_count{" GA("m-a", "m-a") ",gen_ai_token_type=\"cached_input\"}") == -1);
+#undef GA
+    assert_int_equal(count_prefix(text, "gen_ai_server_time_to_first_token_seconds_count{"), 1);
+    assert_non_null(strstr(text, "xxxxxxxx"));
+    for (int i = 0; i < 6; i++) {
+        char series[128];
+        snprintf(series, sizeof(series), "aigw_http_requests_total{code=\"200\",endpoint=\"%s\"}", endpoints[i]);
+        assert_true(value_of(text, series) == 5);
+        snprintf(series, sizeof(series), "aigw_http_requests_total{code=\"500\",endpoint=\"%s\"}", endpoints[i]);
+        assert_true(value_of(text, series) == 5);
+    }
+    free(text);
+    gw_metrics_free(m);
+}
+
 /* ---- escaping ------------------------------------------------------------------------------ */
 
 static void test_label_escaping(void **state)
@@ -1112,7 +1171,8 @@ int main(void)
         cmocka_unit_test(test_render_exact),      cmocka_unit_test(test_empty_render),
         cmocka_unit_test(test_format_double),     cmocka_unit_test(test_bucket_edges),
         cmocka_unit_test(test_skipped_and_clamped), cmocka_unit_test(test_merge_two_workers),
-        cmocka_unit_test(test_overflow_cap),      cmocka_unit_test(test_label_escaping),
+        cmocka_unit_test(test_overflow_cap),      cmocka_unit_test(test_repeat_and_alternate),
+        cmocka_unit_test(test_label_escaping),
         cmocka_unit_test(test_mcp_render_exact),  cmocka_unit_test(test_mcp_methods),
         cmocka_unit_test(test_mcp_capabilities_input), cmocka_unit_test(test_mcp_skipped_and_clamped),
         cmocka_unit_test(test_mcp_merge_and_full_table),
