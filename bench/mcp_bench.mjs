@@ -30,7 +30,8 @@ Options:
   --quick             1 round of 500 calls, 60 sessions, 1 s throughput runs (about 20 s)
   --rounds N          rounds of interleaved calls (default 3)
   --calls N           tools/call per target, mode and round (default 1000)
-  --warmup N          calls per target and mode before measuring (default 300)
+  --warmup N          calls per target and mode before measuring (default 1000: the Node backend keeps
+                      getting faster for a few thousand calls as its JIT warms up)
   --sessions N        sessions set up (initialize + notifications/initialized) per target and mode (default 200)
   --tput-seconds S    seconds per throughput run at --conns (default 2; 0 = skip)
   --conns N           concurrent calls in the throughput runs (default 8)
@@ -48,7 +49,7 @@ Options:
   -h, --help          this text`;
 
 const opt = {
-  rounds: 3, calls: 1000, warmup: 300, sessions: 200, tputSeconds: 2, conns: 8, modes: ['json', 'sse'],
+  rounds: 3, calls: 1000, warmup: 1000, sessions: 200, tputSeconds: 2, conns: 8, modes: ['json', 'sse'],
   targets: ['direct', 'nginx', 'aigw'], sutCpus: '0', loadCpus: '1', pin: true, aigw: path.join(ROOT, 'build', 'aigw'),
   protocol: '2025-11-25', thresholdMs: 0.3, waitQuiet: 0, out: '', strict: false,
 };
@@ -178,16 +179,16 @@ function groupPids(pgid) {
   }
   return out;
 }
-function cpuNs(pgid) {
-  let ns = 0;
-  for (const pid of groupPids(pgid)) {
-    let tasks = [];
-    try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { continue; }
-    for (const t of tasks) {
-      try { ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch { /* gone */ }
-    }
+function processNs(pid) {
+  let ns = 0, tasks = [];
+  try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { return 0; }
+  for (const t of tasks) {
+    try { ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch { /* gone */ }
   }
   return ns;
+}
+function cpuNs(pgid) {
+  return groupPids(pgid).reduce((a, pid) => a + processNs(pid), 0);
 }
 function rssKb(pgid) {
   let kb = 0;
@@ -226,12 +227,20 @@ function busyPct(s1, s2, cpus) {
   return t > 0 ? (100 * b) / t : NaN;
 }
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+// CPU time of everything this benchmark runs: its servers and this client.
+function ownNs() {
+  return started.reduce((a, p) => a + cpuNs(p.pid), 0) + processNs(process.pid);
+}
+// The share of the machine busy with other work (other tenants' builds and tests), our own
+// processes' CPU taken out: the backend still collecting garbage after a round is not "others".
 async function waitQuiet() {
   const t0 = Date.now();
+  const ncpu = Object.keys(cpuSnap()).length || 1;
   for (;;) {
-    const s1 = cpuSnap();
+    const s1 = cpuSnap(), o1 = ownNs(), w1 = process.hrtime.bigint();
     await sleep(500);
-    const busy = busyPct(s1, cpuSnap());
+    const el = Number(process.hrtime.bigint() - w1);
+    const busy = Math.max(0, busyPct(s1, cpuSnap()) - (100 * (ownNs() - o1)) / el / ncpu);
     if (!(busy > 30) || Date.now() - t0 >= opt.waitQuiet * 1000) return busy;
     await sleep(1000);
   }
@@ -454,7 +463,7 @@ ${temps}
   const sesCsv = fs.createWriteStream(path.join(OUT, 'sessions.csv'));
   sesCsv.write('mode,seq,target,ns\n');
   const roundCsv = fs.createWriteStream(path.join(OUT, 'rounds.csv'));
-  roundCsv.write('mode,round,target,calls,p50_us,p90_us,p99_us,mean_us,proxy_cpu_us_per_call,box_busy_before_pct,sut_core_busy_pct,others_on_sut_core_pct\n');
+  roundCsv.write('mode,round,target,calls,p50_us,p90_us,p99_us,mean_us,proxy_cpu_us_per_call,box_busy_before_pct,box_others_during_pct,sut_core_busy_pct,others_on_sut_core_pct\n');
   const results = { env, modes: {}, notes };
   const t0 = Date.now();
 
@@ -490,17 +499,29 @@ ${temps}
       }
       log(`${mode}: checks passed for ${tgs.map((t) => t.name).join(', ')}; measuring`);
 
+      // The SDK's stateful transport keeps a few KB per call until its session is deleted (seen with
+      // 1.32.2): a fresh session per round keeps the backend's heap, and so its GC pauses, the same
+      // from round to round instead of growing through the run.
+      const freshSessions = async () => {
+        for (const t of tgs) {
+          await closeSession(t, t.sid);
+          t.sid = (await openSession(t)).sid;
+        }
+      };
       // Bodies for every call, the same bytes for every target; ids unique within the session.
       const total = opt.warmup + opt.rounds * opt.calls;
       const bodies = Array.from({ length: total }, (_, i) => callBody(100 + i, `bench-${i}`));
+      await freshSessions();
       for (let i = 0; i < opt.warmup; i++) {
         for (const t of rotate(tgs, i % tgs.length)) await call(t, t.agent, t.sid, 100 + i, bodies[i], `bench-${i}`);
       }
       for (const t of tgs) R.calls[t.name] = [];
       for (let r = 1; r <= opt.rounds; r++) {
+        await freshSessions();
         const boxBusy = await waitQuiet();
         const per = Object.fromEntries(tgs.map((t) => [t.name, []]));
         const c1 = tgs.map((t) => (t.pgid ? cpuNs(t.pgid) : 0));
+        const o1 = ownNs();
         const s1 = cpuSnap();
         const w1 = Date.now();
         for (let k = 0; k < opt.calls; k++) {
@@ -518,19 +539,21 @@ ${temps}
         // Meaningless when the proxies share their CPUs with the client and the backend.
         const shared = cpuList(opt.sutCpus).some((c) => cpuList(opt.loadCpus).includes(c));
         const others = shared ? NaN : Math.max(0, sutBusy - proxiesPct);
-        const row = { round: r, boxBusy, sutBusy, others, targets: {} };
+        // the whole machine minus this benchmark's processes: other tenants on any CPU during the round
+        const boxOthers = Math.max(0, busyPct(s1, s2) - (100 * (ownNs() - o1)) / 1e9 / el / Object.keys(s2).length);
+        const row = { round: r, boxBusy, boxOthers, sutBusy, others, targets: {} };
         tgs.forEach((t, j) => {
           const st = stats(per[t.name]);
           const cpu = t.pgid ? (c2[j] - c1[j]) / 1000 / per[t.name].length : NaN;
           row.targets[t.name] = { ...st, cpuUsPerCall: cpu };
           R.calls[t.name].push(...per[t.name]);
           for (let k = 0; k < per[t.name].length; k++) latCsv.write(`${mode},${r},${k},${t.name},${per[t.name][k]}\n`);
-          roundCsv.write(`${mode},${r},${t.name},${st.n},${f1(st.p50)},${f1(st.p90)},${f1(st.p99)},${f1(st.mean)},${f1(cpu)},${f0(boxBusy)},${f0(sutBusy)},${f0(others)}\n`);
+          roundCsv.write(`${mode},${r},${t.name},${st.n},${f1(st.p50)},${f1(st.p90)},${f1(st.p99)},${f1(st.mean)},${f1(cpu)},${f0(boxBusy)},${f0(boxOthers)},${f0(sutBusy)},${f0(others)}\n`);
         });
         R.rounds.push(row);
         const d = row.targets.direct;
         const added = tgs.filter((t) => t.name !== 'direct').map((t) => `${t.name} ${signed(row.targets[t.name].p50 - d.p50)}`);
-        log(`${mode} round ${r}/${opt.rounds}: ${tgs.map((t) => `${t.name} p50 ${f0(row.targets[t.name].p50)} p99 ${f0(row.targets[t.name].p99)} us${t.pgid ? ` (cpu ${f1(row.targets[t.name].cpuUsPerCall)} us/call)` : ''}`).join(', ')}${added.length ? `; added p50 ${added.join(', ')} us` : ''} (box busy before ${f0(boxBusy)}%, others on CPU ${opt.sutCpus} ${f0(others)}%)`);
+        log(`${mode} round ${r}/${opt.rounds}: ${tgs.map((t) => `${t.name} p50 ${f0(row.targets[t.name].p50)} p99 ${f0(row.targets[t.name].p99)} us${t.pgid ? ` (cpu ${f1(row.targets[t.name].cpuUsPerCall)} us/call)` : ''}`).join(', ')}${added.length ? `; added p50 ${added.join(', ')} us` : ''} (others: ${f0(boxBusy)}% of the machine before, ${f0(boxOthers)}% during, ${f0(others)}% of CPU ${opt.sutCpus})`);
       }
 
       // Session set-up, interleaved like the calls; each session is deleted (not timed) afterwards.
@@ -553,6 +576,7 @@ ${temps}
         let nextId = 1_000_000;
         for (let r = 1; r <= opt.rounds; r++) {
           for (const t of tgs) {
+            await freshSessions();
             const agent = new http.Agent({ keepAlive: true, maxSockets: opt.conns });
             const c1 = t.pgid ? cpuNs(t.pgid) : 0;
             const lat = [];
@@ -572,6 +596,7 @@ ${temps}
             R.tput[t.name].push({ rps: lat.length / el, p50: st.p50, p99: st.p99, cpuUsPerCall: cpu, rssKb: t.pgid ? rssKb(t.pgid) : NaN });
           }
         }
+        for (const t of tgs) await closeSession(t, t.sid);
         log(`${mode}: throughput (c=${opt.conns}) ${tgs.map((t) => `${t.name} ${f0(median(R.tput[t.name].map((x) => x.rps)))} calls/s`).join(', ')}`);
       }
     } catch (e) {
@@ -644,9 +669,9 @@ ${temps}
   for (const mode of opt.modes) {
     const R = results.modes[mode];
     if (!R?.rounds?.length) continue;
-    notesOut.push(`- ${mode}: box busy before each round (other tenants) ${R.rounds.map((x) => `${f0(x.boxBusy)}%`).join(' ')}; CPU ${opt.sutCpus} used by anything but the proxies during rounds ${R.rounds.map((x) => `${f0(x.others)}%`).join(' ')}`);
+    notesOut.push(`- ${mode}, other work per round: machine busy before ${R.rounds.map((x) => `${f0(x.boxBusy)}%`).join(' ')}; during ${R.rounds.map((x) => `${f0(x.boxOthers)}%`).join(' ')}; on the proxies' CPU ${opt.sutCpus} during ${R.rounds.map((x) => `${f0(x.others)}%`).join(' ')} (from /proc/stat ticks, rough)`);
   }
-  const busiest = Math.max(0, ...Object.values(results.modes).flatMap((R) => (R.rounds ?? []).flatMap((x) => [x.boxBusy, x.others].filter(Number.isFinite))));
+  const busiest = Math.max(0, ...Object.values(results.modes).flatMap((R) => (R.rounds ?? []).flatMap((x) => [x.boxBusy, x.boxOthers, x.others].filter(Number.isFinite))));
   if (busiest > 30) {
     notesOut.push(`- **warning**: other work kept the machine up to ${f0(busiest)}% busy during this run; every figure, the verdict included, is inflated by it (rerun with --wait-quiet S, compare the rounds)`);
   }
