@@ -29,7 +29,7 @@ static int grow(gw_buf_t *b, size_t need)
         return GW_TOOBIG;
     if (need + 1 <= b->cap)
         return GW_OK;
-    size_t cap = b->cap ? b->cap : 64;
+    size_t cap = b->cap ? b->cap : 256; /* a request head or a small body in one allocation */
     while (cap < need + 1)
         cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
     b->data = gw_realloc(b->data, cap);
@@ -43,7 +43,7 @@ int gw_buf_append(gw_buf_t *b, const void *p, size_t n)
         return GW_OK;
     if (n > b->max - b->len || b->len > b->max)
         return GW_TOOBIG;
-    if (grow(b, b->len + n) != GW_OK)
+    if (b->len + n + 1 > b->cap && grow(b, b->len + n) != GW_OK) /* room already: no call */
         return GW_TOOBIG;
     memcpy(b->data + b->len, p, n);
     b->len += n;

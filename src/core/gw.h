@@ -47,8 +47,13 @@ static inline bool gw_str_eq_lit_(gw_str_t a, const char *lit, size_t n)
 }
 #define gw_str_eq_lit(s, lit) gw_str_eq_lit_((s), (lit), sizeof(lit) - 1)
 
-/* ASCII case-insensitive comparison (HTTP header names, tokens). */
-bool gw_str_case_eq(gw_str_t a, gw_str_t b);
+/* ASCII case-insensitive equality (HTTP header names, tokens). The length test is inline: most compares (header names
+ * against a list) fail on it without a call. */
+bool gw_str_case_eq_bytes(const char *a, const char *b, size_t n);
+static inline bool gw_str_case_eq(gw_str_t a, gw_str_t b)
+{
+    return a.len == b.len && gw_str_case_eq_bytes(a.base, b.base, a.len);
+}
 #define gw_str_case_eq_lit(s, lit) gw_str_case_eq((s), GW_STR(lit))
 
 #define GW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -47,6 +47,8 @@ void gw_health_free(gw_health_t *h)
 
 static entry_t *find(gw_health_t *h, const char *name, bool create, uint64_t now_ms)
 {
+    if (!create && h->used == 0)
+        return NULL; /* the usual case: no backend has failed yet, so no hashing per request */
     uint64_t hv = hash_name(name);
     for (size_t i = 0; i < HEALTH_SLOTS; i++) {
         entry_t *e = &h->slots[(hv + i) & (HEALTH_SLOTS - 1)];

@@ -13,6 +13,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -29,7 +30,6 @@ typedef struct {
     const gw_route_rule_t *rule;
     const gw_backend_t *backend;
     gw_translator_t *tr;
-    gw_translate_output_t out;
     gw_upstream_req_t *up;
     int up_status;
     bool upstream_2xx;
@@ -41,9 +41,6 @@ typedef struct {
     gw_buf_t err_content_type;
     gw_buf_t err_encoding;
     gw_buf_t err_hdr_store;  /* copies of the upstream error response's headers */
-    struct {
-        size_t name_off, name_len, value_off, value_len;
-    } err_spans[32];
     size_t n_err_spans;
     gw_buf_t client_out;     /* translated bytes for non-passthrough translators */
     uint64_t t_upstream_start;
@@ -53,11 +50,17 @@ typedef struct {
     char upstream_host[64];
     /* attempts (retries and fallback) */
     uint32_t attempts;                 /* attempts started so far */
-    const gw_backend_t *tried[16];     /* backends that failed for this request */
     size_t n_tried;
     uint64_t deadline_ns;              /* end of the route timeout; 0: none */
     uv_timer_t retry_timer;            /* backoff between attempts */
     bool retry_timer_used;
+    /* The large members come last and are not zeroed when the request starts (see
+     * gw_llm_request_start): each is used only up to its count or after its own init. */
+    gw_translate_output_t out;
+    const gw_backend_t *tried[16]; /* backends that failed for this request, n_tried of them */
+    struct {
+        size_t name_off, name_len, value_off, value_len;
+    } err_spans[32]; /* n_err_spans of them */
 } llm_req_t;
 
 static void attempt_start(llm_req_t *r);
@@ -722,7 +725,8 @@ static void send_upstream(llm_req_t *r)
 
 void gw_llm_request_start(gw_gateway_t *g, gw_http_req_t *http, gw_operation_t op)
 {
-    llm_req_t *r = gw_calloc(1, sizeof(*r));
+    llm_req_t *r = gw_malloc(sizeof(*r));
+    memset(r, 0, offsetof(llm_req_t, out));
     r->g = g;
     r->http = http;
     r->op = op;
