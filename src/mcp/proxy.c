@@ -14,6 +14,7 @@
 #include "mcp/jsonrpc.h"
 #include "mcp/oauth.h"
 #include "mcp/session.h"
+#include "obs/access_log.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/rand.h>
@@ -237,6 +238,7 @@ typedef struct {
     gw_buf_t event_id;  /* the backend's last SSE event id on this stream (resumption) */
     bool has_event_id;
     gw_buf_t resume_id; /* GET: the backend's Last-Event-ID from the client's composite one */
+    uint64_t sent_ns, done_ns; /* the last request sent, its answer read (initialize duration) */
 } leg_t;
 
 typedef struct batch_s batch_t;
@@ -270,6 +272,13 @@ struct mcp_req_s {
     uint64_t stream_deadline_ns;
     uint64_t next_heartbeat_ns;
     bool emit_ids; /* the next event written carries the composite id (a backend sent a new one) */
+    /* observability: the message's start (the request's, or a batch member's own), how the
+     * gateway failed it, the session for the access log (sent, or issued by initialize: SECRET,
+     * the log hashes it) and the one backend a routed message went to */
+    uint64_t start_ns;
+    gw_mcp_error_t error;
+    gw_str_t session;
+    const char *backend;
 };
 
 static const char *const supported_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
@@ -324,12 +333,113 @@ static void req_free(mcp_req_t *r)
     free(r);
 }
 
+/* ---- observability -------------------------------------------------------------------------
+ * Each POSTed JSON-RPC message is counted once its answer is complete (metrics.h: MCP metrics),
+ * and each request gets one access-log line with the mcp_* fields, written here instead of the
+ * gateway's generic line (http->logged). Refusals by the route's authorization are neither: they
+ * happen before the MCP endpoint, as in the reference, and keep the generic line. */
+
+/* What one answer reports. Slices valid during the call they are passed to. */
+typedef struct {
+    bool message;         /* a POSTed JSON-RPC message: counted by gw_metrics_mcp_request */
+    gw_mcp_error_t error;
+    uint64_t start_ns;    /* the message's start */
+    gw_str_t method;      /* as sent; empty when unknown (unparsed) or a response */
+    gw_str_t id;          /* raw JSON-RPC id */
+    gw_str_t session;     /* Mcp-Session-Id: SECRET, the access log writes only its hash */
+    gw_str_t backend;     /* the one backend a routed message went to */
+} obs_t;
+
+static gw_str_t session_header(const gw_http_req_t *http)
+{
+    return gw_http_header_find(http->headers, http->n_headers, GW_STR("mcp-session-id"));
+}
+
+/* A request's observation before anything is known of its message. */
+static obs_t obs_request(const gw_http_req_t *http, bool message, gw_mcp_error_t error)
+{
+    return (obs_t){.message = message, .error = error, .start_ns = http->start_ns, .session = session_header(http)};
+}
+
+static obs_t obs_of(const mcp_req_t *r)
+{
+    return (obs_t){
+        .message = r->op != OP_DELETE && r->op != OP_STREAM,
+        .error = r->error,
+        .start_ns = r->start_ns,
+        .method = r->msg.method,
+        .id = r->msg.id,
+        .session = r->session,
+        .backend = r->backend ? gw_str_c(r->backend) : GW_STR_NULL,
+    };
+}
+
+static void observe_message(gw_gateway_t *g, const obs_t *o)
+{
+    if (o == NULL || !o->message)
+        return;
+    uint64_t now = uv_hrtime();
+    gw_metrics_mcp_request(g->metrics, o->method, o->error,
+                           now > o->start_ns ? (double)(now - o->start_ns) / 1e9 : 0.0);
+}
+
+/* The request's access-log line; after its last body byte, before its end. */
+static void log_access(gw_http_req_t *http, const obs_t *o)
+{
+    http->logged = true;
+    if (!gw_access_log_enabled)
+        return;
+    uint64_t now = uv_hrtime();
+    gw_access_log_entry_t e = {
+        .start_time_us = http->start_wall_us,
+        .method = http->method,
+        .path = http->target,
+        .response_code = http->status,
+        .bytes_received = http->body.len,
+        .bytes_sent = http->bytes_sent,
+        .duration_ms = now > http->start_ns ? (now - http->start_ns) / 1000000 : 0,
+        .upstream_duration_ms = -1,
+        .user_agent = gw_http_header_find(http->headers, http->n_headers, GW_STR("user-agent")),
+        .request_id = gw_http_header_find(http->headers, http->n_headers, GW_STR("x-request-id")),
+        .downstream_remote_address = gw_str_c(gw_http_peer(http)),
+        .termination_details = http->aborted ? GW_STR("client_disconnected") : GW_STR_NULL,
+        .mcp_request_id = o->id,
+        .mcp_session_id = o->session,
+        .mcp_method = o->method,
+        .mcp_backend = o->backend,
+    };
+    gw_access_log_write(&e);
+}
+
+/* gw_http_respond_simple with the MCP access-log line (o NULL: the gateway's generic line). */
+static void answer(gw_http_req_t *http, int status, gw_str_t ctype, gw_str_t body, const gw_http_header_t *extra,
+                   size_t n_extra, const obs_t *o)
+{
+    if (o == NULL) {
+        gw_http_respond_simple(http, status, ctype, body, extra, n_extra);
+        return;
+    }
+    gw_http_header_t h[8];
+    size_t n = 0;
+    if (ctype.len)
+        h[n++] = (gw_http_header_t){GW_STR("Content-Type"), ctype};
+    for (size_t i = 0; i < n_extra && n < GW_ARRAY_SIZE(h); i++)
+        h[n++] = extra[i];
+    gw_http_response_head(http, status, h, n, (int64_t)body.len);
+    if (body.len)
+        gw_http_response_body(http, body.base, body.len);
+    log_access(http, o);
+    gw_http_response_end(http);
+}
+
 /* Ends the client's response with a whole body and frees r. Only once no leg is active. */
 static void batch_child_done(batch_t *b, int status, gw_str_t body);
 
 static void respond(mcp_req_t *r, int status, gw_str_t ctype, gw_str_t body, const gw_http_header_t *extra,
                     size_t n_extra)
 {
+    obs_t o = obs_of(r); /* points into r: used before r is freed */
+    observe_message(r->g, &o);
     if (r->batch != NULL) {
         batch_t *b = r->batch;
         r->http->data = NULL;
@@ -341,40 +451,58 @@ static void respond(mcp_req_t *r, int status, gw_str_t ctype, gw_str_t body, con
     http->data = NULL;
     gw_metrics_count_request(r->g->metrics, GW_STR("mcp"), status);
     if (r->head_sent) {
+        log_access(http, &o);
         gw_http_response_end(http);
     } else {
-        gw_http_respond_simple(http, status, ctype, body, extra, n_extra);
+        answer(http, status, ctype, body, extra, n_extra, &o);
     }
     req_free(r);
 }
 
-/* A transport-level error: HTTP status with a JSON-RPC error body (id null), as the spec allows. */
-static void respond_http_error(gw_gateway_t *g, gw_http_req_t *req, int status, int code, const char *message,
-                               const gw_http_header_t *extra, size_t n_extra)
+/* A transport-level error: HTTP status with a JSON-RPC error body (id null), as the spec allows.
+ * o: what the metrics and the access log say of the request (NULL: not an MCP message). */
+static void respond_http_error_obs(gw_gateway_t *g, gw_http_req_t *req, int status, int code, const char *message,
+                                   const gw_http_header_t *extra, size_t n_extra, const obs_t *o)
 {
     gw_buf_t b;
     gw_buf_init(&b, GW_BUF_UNLIMITED);
     gw_jsonrpc_error(&b, GW_STR_NULL, code, message);
+    observe_message(g, o);
     gw_metrics_count_request(g->metrics, GW_STR("mcp"), status);
-    gw_http_respond_simple(req, status, GW_STR("application/json"), gw_buf_str(&b), extra, n_extra);
+    answer(req, status, GW_STR("application/json"), gw_buf_str(&b), extra, n_extra, o);
     gw_buf_free(&b);
 }
 
-static void fail_http(mcp_req_t *r, int status, int code, const char *message)
+static void respond_http_error(gw_gateway_t *g, gw_http_req_t *req, int status, int code, const char *message,
+                               const gw_http_header_t *extra, size_t n_extra)
+{
+    respond_http_error_obs(g, req, status, code, message, extra, n_extra, NULL);
+}
+
+/* A refusal of the MCP endpoint itself, observed as o says. */
+static void refuse(gw_gateway_t *g, gw_http_req_t *req, const obs_t *o, int status, int code, const char *message)
+{
+    respond_http_error_obs(g, req, status, code, message, NULL, 0, o);
+}
+
+/* error: how the gateway failed the message (the reference's error type). */
+static void fail_http(mcp_req_t *r, gw_mcp_error_t error, int status, int code, const char *message)
 {
     gw_buf_t b;
     gw_buf_init(&b, GW_BUF_UNLIMITED);
     gw_jsonrpc_error(&b, GW_STR_NULL, code, message);
+    r->error = error;
     respond(r, status, GW_STR("application/json"), gw_buf_str(&b), NULL, 0);
     gw_buf_free(&b);
 }
 
 /* A protocol-level error: 200 with a JSON-RPC error for the client's id. */
-static void fail_rpc(mcp_req_t *r, int code, const char *message)
+static void fail_rpc(mcp_req_t *r, gw_mcp_error_t error, int code, const char *message)
 {
     gw_buf_t b;
     gw_buf_init(&b, GW_BUF_UNLIMITED);
     gw_jsonrpc_error(&b, r->msg.id, code, message);
+    r->error = error;
     respond(r, 200, GW_STR("application/json"), gw_buf_str(&b), NULL, 0);
     gw_buf_free(&b);
 }
@@ -523,6 +651,7 @@ static void leg_send(leg_t *l, gw_str_t method, gw_str_t body)
     l->streaming = false;
     gw_buf_reset(&l->body);
     l->active = true;
+    l->sent_ns = uv_hrtime();
     l->up = gw_upstream_send(r->g->upstream, &target, &ureq, &to, &leg_cbs, l);
     if (auth.data != NULL)
         explicit_bzero(auth.data, auth.len);
@@ -682,6 +811,8 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
             write_event(r, gw_buf_str(&out));
         break;
     case GW_JSONRPC_NOTIFICATION:
+        if (gw_str_eq_lit(m.method, "notifications/progress"))
+            gw_metrics_mcp_progress(r->g->metrics);
         write_event(r, ev->data);
         break;
     }
@@ -834,6 +965,7 @@ static void leg_done(leg_t *l, int status, const char *detail)
 {
     mcp_req_t *r = l->r;
     l->active = false;
+    l->done_ns = uv_hrtime();
     if (r->op == OP_STREAM) {
         /* A backend stream that ends (or never was: 405, stateless) is not reopened: no retry
          * loops (EAIGW #1980, Kuadrant #1382). The client stream stays open on heartbeats. */
@@ -926,6 +1058,8 @@ static void finish_init(mcp_req_t *r)
             gw_buf_append(&instructions, ins->valuestring, strlen(ins->valuestring));
         }
         cJSON_Delete(res);
+        gw_metrics_mcp_initialization(r->g->metrics,
+                                      l->done_ns > l->sent_ns ? (double)(l->done_ns - l->sent_ns) / 1e9 : 0.0);
         sb[n_ok++] = (gw_mcp_session_backend_t){
             .name = gw_str_c(l->be->name),
             .protocol_version = gw_buf_str(&l->proto),
@@ -936,7 +1070,8 @@ static void finish_init(mcp_req_t *r)
         free(sb);
         cJSON_Delete(caps);
         gw_buf_free(&instructions);
-        fail_rpc(r, GW_JSONRPC_INTERNAL_ERROR, "no MCP backend of this route could be initialized");
+        fail_rpc(r, GW_MCP_ERR_INTERNAL, GW_JSONRPC_INTERNAL_ERROR,
+                 "no MCP backend of this route could be initialized");
         return;
     }
     gw_mcp_session_t s = {
@@ -955,7 +1090,7 @@ static void finish_init(mcp_req_t *r)
         cJSON_Delete(caps);
         gw_buf_free(&instructions);
         gw_buf_free(&sid);
-        fail_rpc(r, GW_JSONRPC_INTERNAL_ERROR, "cannot create the MCP session");
+        fail_rpc(r, GW_MCP_ERR_INTERNAL, GW_JSONRPC_INTERNAL_ERROR, "cannot create the MCP session");
         return;
     }
     cJSON *result = cJSON_CreateObject();
@@ -969,6 +1104,10 @@ static void finish_init(mcp_req_t *r)
     char *text = cJSON_PrintUnformatted(result);
     cJSON_Delete(result);
     gw_buf_free(&instructions);
+    gw_str_t answered_caps;
+    if (gw_json_object_get(gw_str_c(text), GW_STR("capabilities"), &answered_caps) == GW_OK)
+        gw_metrics_mcp_capabilities(r->g->metrics, GW_MCP_SIDE_SERVER, answered_caps);
+    r->session = gw_buf_str(&sid); /* the access log hashes the id just issued */
     gw_http_header_t h = {GW_STR("Mcp-Session-Id"), gw_buf_str(&sid)};
     reply_result(r, gw_str_c(text), &h, 1);
     free(text);
@@ -1015,7 +1154,7 @@ static bool stream_maybe_start(mcp_req_t *r, leg_t *self)
             return false;
     if (any_session_gone(r)) {
         stream_end(r, self);
-        fail_http(r, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
+        fail_http(r, GW_MCP_ERR_INVALID_SESSION_ID, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
         return true;
     }
     stream_send_head(r);
@@ -1115,7 +1254,7 @@ static void finish_list(mcp_req_t *r)
     gw_buf_free(&name);
     if (n_ok == 0 && r->n_legs > 0) {
         cJSON_Delete(out);
-        fail_rpc(r, GW_JSONRPC_INTERNAL_ERROR, "every MCP backend of this session failed");
+        fail_rpc(r, GW_MCP_ERR_INTERNAL, GW_JSONRPC_INTERNAL_ERROR, "every MCP backend of this session failed");
         return;
     }
     cJSON *result = cJSON_CreateObject();
@@ -1130,13 +1269,15 @@ static void finish_routed(mcp_req_t *r)
 {
     leg_t *l = &r->legs[0];
     if (l->streaming) {
+        if (!l->got_response)
+            r->error = GW_MCP_ERR_INTERNAL; /* the client got the gateway's error event instead */
         respond(r, 200, GW_STR_NULL, GW_STR_NULL, NULL, 0);
         return;
     }
     if (l->failed) {
         char msg[256];
         snprintf(msg, sizeof(msg), "MCP backend %s failed: %s", l->be->name, l->detail ? l->detail : "error");
-        fail_rpc(r, GW_JSONRPC_INTERNAL_ERROR, msg);
+        fail_rpc(r, GW_MCP_ERR_INTERNAL, GW_JSONRPC_INTERNAL_ERROR, msg);
         return;
     }
     gw_jsonrpc_msg_t m;
@@ -1145,11 +1286,22 @@ static void finish_routed(mcp_req_t *r)
     if (gw_jsonrpc_parse(gw_buf_str(&l->response), &m, NULL) != GW_OK ||
         gw_jsonrpc_replace_id(gw_buf_str(&l->response), &m, r->msg.id, &out) != GW_OK) {
         gw_buf_free(&out);
-        fail_rpc(r, GW_JSONRPC_INTERNAL_ERROR, "MCP backend answered with a malformed message");
+        fail_rpc(r, GW_MCP_ERR_INTERNAL, GW_JSONRPC_INTERNAL_ERROR,
+                 "MCP backend answered with a malformed message");
         return;
     }
     respond(r, 200, GW_STR("application/json"), gw_buf_str(&out), NULL, 0);
     gw_buf_free(&out);
+}
+
+/* A message the client gets a plain success for (202, {}) although a backend it was forwarded
+ * to could not be reached or failed: the gateway's failure, counted as internal_error. */
+static bool any_leg_failed(const mcp_req_t *r)
+{
+    for (size_t i = 0; i < r->n_legs; i++)
+        if (r->legs[i].failed)
+            return true;
+    return false;
 }
 
 static void finish(mcp_req_t *r)
@@ -1158,6 +1310,15 @@ static void finish(mcp_req_t *r)
         /* the client is gone: nothing to write, the server still needs the end */
         gw_http_req_t *http = r->http;
         batch_t *b = r->batch;
+        /* unanswered, as the reference counts a cancelled request; a stream that already carried
+         * the answer was served */
+        if (!(r->op == OP_ROUTED && r->n_legs && r->legs[0].got_response))
+            r->error = GW_MCP_ERR_INTERNAL;
+        obs_t o = obs_of(r);
+        observe_message(r->g, &o);
+        if (b != NULL)
+            o = obs_request(http, false, GW_MCP_OK); /* the line is the whole batch's */
+        log_access(http, &o);
         http->data = NULL;
         req_free(r);
         if (b != NULL)
@@ -1168,7 +1329,7 @@ static void finish(mcp_req_t *r)
     /* A backend that no longer knows its session (deleted, expired, restarted): the composite
      * session is dead, the client must initialize again. */
     if (r->op != OP_INIT && !r->head_sent && any_session_gone(r)) {
-        fail_http(r, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
+        fail_http(r, GW_MCP_ERR_INVALID_SESSION_ID, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
         return;
     }
     switch (r->op) {
@@ -1182,9 +1343,11 @@ static void finish(mcp_req_t *r)
         finish_routed(r);
         return;
     case OP_EMPTY:
+        r->error = any_leg_failed(r) ? GW_MCP_ERR_INTERNAL : GW_MCP_OK;
         reply_result(r, GW_STR("{}"), NULL, 0);
         return;
     case OP_ACCEPTED:
+        r->error = any_leg_failed(r) ? GW_MCP_ERR_INTERNAL : GW_MCP_OK;
         respond(r, 202, GW_STR_NULL, GW_STR_NULL, NULL, 0);
         return;
     case OP_DELETE:
@@ -1244,6 +1407,8 @@ static mcp_req_t *req_new(gw_gateway_t *g, gw_http_req_t *http, const caller_t *
     r->body = gw_buf_str(&http->body);
     gw_buf_init(&r->client_proto, GW_MCP_SESSION_MAX_PROTOCOL);
     r->total_ms = g->opts && g->opts->request_timeout_ms ? g->opts->request_timeout_ms : GW_MCP_DEFAULT_TIMEOUT_MS;
+    r->start_ns = http->start_ns;
+    r->session = session_header(http);
     http->data = r;
     return r;
 }
@@ -1303,6 +1468,7 @@ static void keep_only(mcp_req_t *r, leg_t *l)
     for (size_t i = 1; i < r->n_legs; i++)
         leg_free(&r->legs[i]);
     r->n_legs = 1;
+    r->backend = r->legs[0].be->name;
 }
 
 /* tools/call, prompts/get, resources/read and (un)subscribe, completion/complete: find the backend from the prefixed
@@ -1345,7 +1511,7 @@ static void start_routed(mcp_req_t *r)
         gw_json_string_unescape(raw, &name) != GW_OK) {
         gw_buf_free(&name);
         snprintf(msg, sizeof(msg), "missing or invalid %s", path);
-        fail_rpc(r, GW_JSONRPC_INVALID_PARAMS, msg);
+        fail_rpc(r, GW_MCP_ERR_INVALID_PARAM, GW_JSONRPC_INVALID_PARAMS, msg);
         return;
     }
     leg_t *l = NULL;
@@ -1363,7 +1529,7 @@ static void start_routed(mcp_req_t *r)
     if (l == NULL || local.len == 0 || (gw_str_eq_lit(m, "tools/call") && !gw_mcp_tool_allowed(l->be, local))) {
         gw_buf_free(&name);
         snprintf(msg, sizeof(msg), "Unknown %s", what);
-        fail_rpc(r, GW_JSONRPC_INVALID_PARAMS, msg);
+        fail_rpc(r, GW_MCP_ERR_INVALID_PARAM, GW_JSONRPC_INVALID_PARAMS, msg);
         return;
     }
     keep_only(r, l);
@@ -1389,7 +1555,8 @@ static void start_client_response(mcp_req_t *r)
     if (l == NULL) {
         gw_buf_free(&owner);
         gw_buf_free(&orig);
-        fail_http(r, 400, GW_JSONRPC_INVALID_REQUEST, "response to an unknown request");
+        fail_http(r, GW_MCP_ERR_UNSUPPORTED_RESPONSE, 400, GW_JSONRPC_INVALID_REQUEST,
+                  "response to an unknown request");
         return;
     }
     keep_only(r, l);
@@ -1451,30 +1618,42 @@ static void dispatch(mcp_req_t *r);
 static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route,
                          gw_str_t pv);
 
+/* A POST refused on its headers: the body is read only now, so that the metrics and the log
+ * still name the method (and id) when it is one JSON-RPC message. */
+static void refuse_unread(gw_gateway_t *g, gw_http_req_t *req, obs_t *o, int status, const char *message)
+{
+    gw_jsonrpc_msg_t msg;
+    if (gw_jsonrpc_parse(gw_buf_str(&req->body), &msg, NULL) == GW_OK) {
+        o->method = msg.method;
+        o->id = msg.id;
+    }
+    refuse(g, req, o, status, GW_JSONRPC_SERVER_ERROR, message);
+}
+
 static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route)
 {
     const gw_http_header_t *hs = req->headers;
     size_t nh = req->n_headers;
     gw_str_t accept = gw_http_header_find(hs, nh, GW_STR("accept"));
     bool wildcard = header_lists(accept, "*/*");
+    /* Refused on Accept or Content-Type: not a JSON-RPC message this transport takes. */
+    obs_t o = obs_request(req, true, GW_MCP_ERR_INVALID_JSON_RPC);
     if (!wildcard && (!header_lists(accept, "application/json") || !header_lists(accept, "text/event-stream"))) {
-        respond_http_error(g, req, 406, GW_JSONRPC_SERVER_ERROR,
-                           "Not Acceptable: Accept must list application/json and text/event-stream", NULL, 0);
+        refuse_unread(g, req, &o, 406, "Not Acceptable: Accept must list application/json and text/event-stream");
         return;
     }
     gw_str_t ct = gw_http_header_find(hs, nh, GW_STR("content-type"));
     if (ct.len < 16 || !gw_str_case_eq(gw_str(ct.base, 16), GW_STR("application/json")) ||
         (ct.len > 16 && ct.base[16] != ';' && ct.base[16] != ' ')) {
-        respond_http_error(g, req, 415, GW_JSONRPC_SERVER_ERROR,
-                           "Unsupported Media Type: Content-Type must be application/json", NULL, 0);
+        refuse_unread(g, req, &o, 415, "Unsupported Media Type: Content-Type must be application/json");
         return;
     }
     gw_str_t pv = gw_http_header_find(hs, nh, GW_STR("mcp-protocol-version"));
     if (pv.base != NULL && !version_supported(pv)) {
-        respond_http_error(g, req, 400, GW_JSONRPC_SERVER_ERROR,
-                           "Bad Request: Unsupported protocol version (supported versions: 2025-11-25, "
-                           "2025-06-18, 2025-03-26)",
-                           NULL, 0);
+        o.error = GW_MCP_ERR_UNSUPPORTED_PROTOCOL_VERSION;
+        refuse_unread(g, req, &o, 400,
+                      "Bad Request: Unsupported protocol version (supported versions: 2025-11-25, 2025-06-18, "
+                      "2025-03-26)");
         return;
     }
     gw_str_t body = gw_buf_str(&req->body);
@@ -1487,15 +1666,20 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, 
     int rc = gw_jsonrpc_parse(body, &msg, &why);
     if (rc != GW_OK) {
         bool parse = why != NULL && strcmp(why, "parse error") == 0;
-        respond_http_error(g, req, rc == GW_TOOBIG ? 413 : 400, parse ? GW_JSONRPC_PARSE_ERROR : GW_JSONRPC_INVALID_REQUEST,
-                           why ? why : "invalid JSON-RPC message", NULL, 0);
+        refuse(g, req, &o, rc == GW_TOOBIG ? 413 : 400, parse ? GW_JSONRPC_PARSE_ERROR : GW_JSONRPC_INVALID_REQUEST,
+               why ? why : "invalid JSON-RPC message");
         return;
     }
+    o.method = msg.method;
+    o.id = msg.id;
 
     if (msg.kind == GW_JSONRPC_REQUEST && gw_str_eq_lit(msg.method, "initialize")) {
         mcp_req_t *r = req_new(g, req, c, route, OP_INIT);
         r->msg = msg;
         r->msg.method = gw_str(r->msg.method_buf, msg.method.len);
+        gw_str_t caps;
+        if (msg.params.len && gw_json_object_get(msg.params, GW_STR("capabilities"), &caps) == GW_OK)
+            gw_metrics_mcp_capabilities(g->metrics, GW_MCP_SIDE_CLIENT, caps);
         gw_str_t want;
         gw_buf_t v;
         gw_buf_init(&v, GW_MCP_SESSION_MAX_PROTOCOL);
@@ -1521,9 +1705,9 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, 
     }
 
     gw_str_t sid = gw_http_header_find(hs, nh, GW_STR("mcp-session-id"));
+    o.error = GW_MCP_ERR_INVALID_SESSION_ID;
     if (sid.base == NULL || sid.len == 0) {
-        respond_http_error(g, req, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required",
-                           NULL, 0);
+        refuse(g, req, &o, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required");
         return;
     }
     pthread_once(&default_once, default_keyring);
@@ -1537,7 +1721,7 @@ static void handle_post(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, 
     rc = gw_mcp_session_open(keyring, sid, &exp, &s);
     if (rc != GW_OK) {
         gw_log_debug("mcp: route %s: session refused: %s", route->name, gw_mcp_session_strerror(rc));
-        respond_http_error(g, req, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
+        refuse(g, req, &o, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
         return;
     }
     mcp_req_t *r = req_new(g, req, c, route, OP_ACCEPTED);
@@ -1558,8 +1742,11 @@ static void dispatch(mcp_req_t *r)
          * one that does not know the request id it names ignores it. Progress for a backend's
          * request goes to that backend only, with its own token. */
         r->op = OP_ACCEPTED;
-        if (gw_str_eq_lit(r->msg.method, "notifications/progress") && route_progress(r))
-            return;
+        if (gw_str_eq_lit(r->msg.method, "notifications/progress") && r->n_legs > 0) {
+            gw_metrics_mcp_progress(r->g->metrics); /* forwarded: to its backend, else to all */
+            if (route_progress(r))
+                return;
+        }
         if (r->n_legs == 0) {
             finish(r);
             return;
@@ -1604,7 +1791,7 @@ static void dispatch(mcp_req_t *r)
     } else {
         char msgbuf[GW_JSONRPC_MAX_METHOD + 32];
         snprintf(msgbuf, sizeof(msgbuf), "Method not found: %s", r->msg.method_buf);
-        fail_rpc(r, GW_JSONRPC_METHOD_NOT_FOUND, msgbuf);
+        fail_rpc(r, GW_MCP_ERR_UNSUPPORTED_METHOD, GW_JSONRPC_METHOD_NOT_FOUND, msgbuf);
     }
 }
 
@@ -1639,6 +1826,19 @@ static void batch_free(batch_t *b)
 
 static void batch_next(batch_t *b);
 
+/* Members the gateway did not run (the batch refused, or cut short by a lost session), each
+ * counted with its own method as failed with error; their answer is the batch's. */
+static void count_members(gw_gateway_t *g, const gw_str_t *items, size_t n, gw_mcp_error_t error, uint64_t start_ns)
+{
+    for (size_t i = 0; i < n; i++) {
+        gw_jsonrpc_msg_t msg;
+        obs_t o = {.message = true, .error = error, .start_ns = start_ns};
+        if (gw_jsonrpc_parse(items[i], &msg, NULL) == GW_OK)
+            o.method = msg.method;
+        observe_message(g, &o);
+    }
+}
+
 static void batch_child_done(batch_t *b, int status, gw_str_t body)
 {
     if (status == 404)
@@ -1656,9 +1856,12 @@ static void batch_next(batch_t *b)
         gw_str_t item = b->items[b->next++];
         gw_jsonrpc_msg_t msg;
         const char *why = NULL;
-        if (gw_jsonrpc_parse(item, &msg, &why) != GW_OK ||
-            (msg.kind == GW_JSONRPC_REQUEST && gw_str_eq_lit(msg.method, "initialize"))) {
+        bool parsed = gw_jsonrpc_parse(item, &msg, &why) == GW_OK;
+        if (!parsed || (msg.kind == GW_JSONRPC_REQUEST && gw_str_eq_lit(msg.method, "initialize"))) {
             /* JSON-RPC: an invalid member gets its own error answer, id null */
+            obs_t o = {.message = true, .error = GW_MCP_ERR_INVALID_JSON_RPC, .start_ns = uv_hrtime(),
+                       .method = parsed ? msg.method : GW_STR_NULL};
+            observe_message(b->g, &o);
             gw_buf_append_byte(&b->out, b->n_out++ ? ',' : '[');
             gw_jsonrpc_error(&b->out, GW_STR_NULL, GW_JSONRPC_INVALID_REQUEST,
                              why ? why : "initialize cannot be part of a batch");
@@ -1670,6 +1873,7 @@ static void batch_next(batch_t *b)
         r->body = item;
         r->msg = msg;
         r->msg.method = gw_str(r->msg.method_buf, msg.method.len);
+        r->start_ns = uv_hrtime(); /* each member is timed on its own */
         gw_buf_append_str(&r->client_proto, b->sess.protocol_version);
         legs_from_session(r, &b->sess);
         dispatch(r); /* answers now or later through respond -> batch_child_done -> here */
@@ -1678,29 +1882,47 @@ static void batch_next(batch_t *b)
     gw_http_req_t *http = b->http;
     gw_gateway_t *g = b->g;
     http->data = NULL;
+    /* the members were counted one by one; the line is the whole batch's (no one method or id) */
+    obs_t o = obs_request(http, false, GW_MCP_OK);
     if (b->gone) {
+        count_members(g, b->items + b->next, b->n_items - b->next, GW_MCP_ERR_INVALID_SESSION_ID, http->start_ns);
         batch_free(b);
-        respond_http_error(g, http, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
+        respond_http_error_obs(g, http, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0, &o);
         return;
     }
     if (b->n_out == 0) {
         batch_free(b);
         gw_metrics_count_request(g->metrics, GW_STR("mcp"), 202);
-        gw_http_respond_simple(http, 202, GW_STR_NULL, GW_STR_NULL, NULL, 0);
+        answer(http, 202, GW_STR_NULL, GW_STR_NULL, NULL, 0, &o);
         return;
     }
     gw_buf_append_byte(&b->out, ']');
     gw_metrics_count_request(g->metrics, GW_STR("mcp"), 200);
-    gw_http_respond_simple(http, 200, GW_STR("application/json"), gw_buf_str(&b->out), NULL, 0);
+    answer(http, 200, GW_STR("application/json"), gw_buf_str(&b->out), NULL, 0, &o);
     batch_free(b);
+}
+
+/* A batch refused as a whole: each member it holds counts as failed with error (one sample
+ * without a method when the body is no batch that splits). */
+static void refuse_batch(gw_gateway_t *g, gw_http_req_t *req, gw_mcp_error_t error, int status, int code,
+                         const char *message)
+{
+    gw_str_t items[GW_MCP_MAX_BATCH];
+    size_t n = 0;
+    obs_t o = obs_request(req, true, error);
+    if (gw_jsonrpc_batch_split(gw_buf_str(&req->body), items, GW_MCP_MAX_BATCH, &n) == GW_OK && n > 0) {
+        count_members(g, items, n, error, req->start_ns);
+        o.message = false;
+    }
+    refuse(g, req, &o, status, code, message);
 }
 
 static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route,
                          gw_str_t pv)
 {
     if (pv.base != NULL && !gw_str_eq_lit(pv, "2025-03-26")) {
-        respond_http_error(g, req, 400, GW_JSONRPC_INVALID_REQUEST,
-                           "JSON-RPC batches exist only in protocol revision 2025-03-26", NULL, 0);
+        refuse_batch(g, req, GW_MCP_ERR_UNSUPPORTED_PROTOCOL_VERSION, 400, GW_JSONRPC_INVALID_REQUEST,
+                     "JSON-RPC batches exist only in protocol revision 2025-03-26");
         return;
     }
     gw_str_t body = gw_buf_str(&req->body);
@@ -1709,15 +1931,16 @@ static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c,
     int rc = gw_jsonrpc_batch_split(body, items, GW_MCP_MAX_BATCH, &n_items);
     if (rc != GW_OK || n_items == 0) {
         bool parse = rc == GW_EINVAL;
-        respond_http_error(g, req, 400, parse ? GW_JSONRPC_PARSE_ERROR : GW_JSONRPC_INVALID_REQUEST,
-                           parse ? "parse error" : "a batch holds 1 to 64 messages, nested at most 64 deep", NULL, 0);
+        obs_t o = obs_request(req, true, GW_MCP_ERR_INVALID_JSON_RPC); /* no members to count */
+        refuse(g, req, &o, 400, parse ? GW_JSONRPC_PARSE_ERROR : GW_JSONRPC_INVALID_REQUEST,
+               parse ? "parse error" : "a batch holds 1 to 64 messages, nested at most 64 deep");
         return;
     }
     gw_str_t sid = gw_http_header_find(req->headers, req->n_headers, GW_STR("mcp-session-id"));
     if (sid.base == NULL || sid.len == 0) {
         /* initialize is never part of a batch, so a batch always belongs to a session */
-        respond_http_error(g, req, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required",
-                           NULL, 0);
+        refuse_batch(g, req, GW_MCP_ERR_INVALID_SESSION_ID, 400, GW_JSONRPC_SERVER_ERROR,
+                     "Bad Request: Mcp-Session-Id header is required");
         return;
     }
     batch_t *b = gw_calloc(1, sizeof(*b));
@@ -1729,13 +1952,13 @@ static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c,
     };
     if (gw_mcp_session_open(keyring, sid, &exp, &b->sess) != GW_OK) {
         free(b);
-        respond_http_error(g, req, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
+        refuse_batch(g, req, GW_MCP_ERR_INVALID_SESSION_ID, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
         return;
     }
     if (!gw_str_eq_lit(b->sess.protocol_version, "2025-03-26")) {
         batch_free(b);
-        respond_http_error(g, req, 400, GW_JSONRPC_INVALID_REQUEST,
-                           "JSON-RPC batches exist only in protocol revision 2025-03-26", NULL, 0);
+        refuse_batch(g, req, GW_MCP_ERR_UNSUPPORTED_PROTOCOL_VERSION, 400, GW_JSONRPC_INVALID_REQUEST,
+                     "JSON-RPC batches exist only in protocol revision 2025-03-26");
         return;
     }
     memcpy(b->items, items, n_items * sizeof(items[0]));
@@ -1754,10 +1977,10 @@ static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c,
 
 static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route)
 {
+    obs_t o = obs_request(req, false, GW_MCP_OK); /* the session (hashed) in the access log */
     gw_str_t sid = gw_http_header_find(req->headers, req->n_headers, GW_STR("mcp-session-id"));
     if (sid.base == NULL || sid.len == 0) {
-        respond_http_error(g, req, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required",
-                           NULL, 0);
+        refuse(g, req, &o, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required");
         return;
     }
     pthread_once(&default_once, default_keyring);
@@ -1769,7 +1992,7 @@ static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c
         .max_age = GW_MCP_SESSION_MAX_AGE_S,
     };
     if (gw_mcp_session_open(keyring, sid, &exp, &s) != GW_OK) {
-        respond_http_error(g, req, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
+        refuse(g, req, &o, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
         return;
     }
     mcp_req_t *r = req_new(g, req, c, route, OP_DELETE);
@@ -1800,16 +2023,15 @@ static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c
 
 static void handle_get(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route)
 {
+    obs_t o = obs_request(req, false, GW_MCP_OK); /* the session (hashed) in the access log */
     gw_str_t accept = gw_http_header_find(req->headers, req->n_headers, GW_STR("accept"));
     if (!header_lists(accept, "text/event-stream") && !header_lists(accept, "*/*")) {
-        respond_http_error(g, req, 406, GW_JSONRPC_SERVER_ERROR, "Not Acceptable: Accept must list text/event-stream",
-                           NULL, 0);
+        refuse(g, req, &o, 406, GW_JSONRPC_SERVER_ERROR, "Not Acceptable: Accept must list text/event-stream");
         return;
     }
     gw_str_t sid = gw_http_header_find(req->headers, req->n_headers, GW_STR("mcp-session-id"));
     if (sid.base == NULL || sid.len == 0) {
-        respond_http_error(g, req, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required",
-                           NULL, 0);
+        refuse(g, req, &o, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required");
         return;
     }
     gw_mcp_session_t s;
@@ -1820,7 +2042,7 @@ static void handle_get(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, c
         .max_age = GW_MCP_SESSION_MAX_AGE_S,
     };
     if (gw_mcp_session_open(keyring, sid, &exp, &s) != GW_OK) {
-        respond_http_error(g, req, 404, GW_JSONRPC_SERVER_ERROR, "Session not found", NULL, 0);
+        refuse(g, req, &o, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
         return;
     }
     mcp_req_t *r = req_new(g, req, c, route, OP_STREAM);
