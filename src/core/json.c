@@ -642,9 +642,31 @@ static uptr skip_string(uptr p, uptr end)
     }
 }
 
-static inline bool scalar_byte(unsigned c)
+/* Bytes that end a scalar (number, literal) while skipping: whitespace and structure. */
+static const unsigned char scalar_end_tab[256] = {
+    [' '] = 1, ['\n'] = 1, ['\r'] = 1, ['\t'] = 1, [','] = 1, [':'] = 1,
+    [']'] = 1, ['}'] = 1,  ['['] = 1,  ['{'] = 1,  ['"'] = 1,
+};
+
+/* The first byte of [p, end) that matters while skipping a container ('"', '[', ']', '{', '}'),
+ * or end. With SSE2, sixteen bytes at a time: OR-ing 0x20 folds '[' onto '{' and ']' onto '}'. */
+static inline uptr find_struct(uptr p, uptr end)
 {
-    return !is_ws(c) && c != ',' && c != ':' && c != ']' && c != '}' && c != '[' && c != '{' && c != '"';
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), open = _mm_set1_epi8('{'), close = _mm_set1_epi8('}'),
+                  fold = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p), f = _mm_or_si128(x, fold);
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_or_si128(_mm_cmpeq_epi8(f, open), _mm_cmpeq_epi8(f, close)));
+        unsigned hit = (unsigned)_mm_movemask_epi8(m);
+        if (hit)
+            return p + __builtin_ctz(hit);
+        p += 16;
+    }
+#endif
+    while (p < end && !struct_tab[*p])
+        p++;
+    return p;
 }
 
 /* p at the first byte of a value; returns the byte after it, or NULL. */
@@ -655,8 +677,7 @@ static uptr skip_value(uptr p, uptr end)
     if (*p == '{' || *p == '[') {
         size_t depth = 0;
         while (p < end) {
-            while (p < end && !struct_tab[*p])
-                p++;
+            p = find_struct(p, end);
             if (p >= end)
                 break;
             if (*p == '"') {
@@ -674,7 +695,7 @@ static uptr skip_value(uptr p, uptr end)
         return NULL;
     }
     uptr s = p;
-    while (p < end && scalar_byte(*p))
+    while (p < end && !scalar_end_tab[*p])
         p++;
     return p == s ? NULL : p;
 }
@@ -771,8 +792,8 @@ bool gw_json_key_eq(gw_str_t raw_key, gw_str_t key)
      * never matches, one of the same length only byte for byte (unless key itself holds a
      * backslash, which lookups by name never do), and only a longer one holding a backslash
      * needs decoding. Most keys compared are mismatches of another length. */
-    if (clen < key.len)
-        return false;
+    if (clen < key.len || (key.len > 0 && c[0] != (unsigned char)key.base[0] && c[0] != '\\'))
+        return false; /* too short, or its first character already differs */
     if (clen == key.len) {
         if (clen == 0)
             return true;

@@ -6,6 +6,57 @@
 
 #include "core/json.h"
 
+/* The usage members read here, told apart by their length and one memcmp (this
+ * runs for every response). A key spelled with escapes is compared the slow way. */
+enum usage_key {
+    K_OTHER = 0,
+    K_INPUT,          /* prompt_tokens, input_tokens */
+    K_OUTPUT,         /* completion_tokens, output_tokens */
+    K_TOTAL,          /* total_tokens */
+    K_INPUT_DETAILS,  /* prompt_tokens_details, input_tokens_details */
+    K_OUTPUT_DETAILS, /* completion_tokens_details, output_tokens_details */
+    K_CACHED,         /* cached_tokens (in the input details) */
+    K_CACHE_WRITE,    /* cache_write_tokens (in the input details; gpt-5.x) */
+    K_REASONING,      /* reasoning_tokens (in the output details) */
+};
+
+/* The key of an unescaped member name c[0..n). */
+static enum usage_key plain_key(const char *c, size_t n)
+{
+#define IS(lit) (memcmp(c, lit, sizeof(lit) - 1) == 0)
+    switch (n) {
+    case 12: return IS("input_tokens") ? K_INPUT : IS("total_tokens") ? K_TOTAL : K_OTHER;
+    case 13:
+        return IS("prompt_tokens") ? K_INPUT : IS("output_tokens") ? K_OUTPUT : IS("cached_tokens") ? K_CACHED : K_OTHER;
+    case 16: return IS("reasoning_tokens") ? K_REASONING : K_OTHER;
+    case 17: return IS("completion_tokens") ? K_OUTPUT : K_OTHER;
+    case 18: return IS("cache_write_tokens") ? K_CACHE_WRITE : K_OTHER;
+    case 20: return IS("input_tokens_details") ? K_INPUT_DETAILS : K_OTHER;
+    case 21: return IS("prompt_tokens_details") ? K_INPUT_DETAILS : IS("output_tokens_details") ? K_OUTPUT_DETAILS : K_OTHER;
+    case 25: return IS("completion_tokens_details") ? K_OUTPUT_DETAILS : K_OTHER;
+    default: return K_OTHER;
+    }
+#undef IS
+}
+
+static enum usage_key usage_key_of(gw_str_t raw)
+{
+    if (raw.len < 2)
+        return K_OTHER;
+    const char *c = raw.base + 1;
+    size_t n = raw.len - 2;
+    if (memchr(c, '\\', n) == NULL)
+        return plain_key(c, n);
+    /* Escaped spelling: decode (names are short; a longer one is no name of ours). */
+    gw_buf_t d;
+    gw_buf_init(&d, 32);
+    enum usage_key k = K_OTHER;
+    if (gw_json_string_unescape(raw, &d) == GW_OK)
+        k = plain_key(d.data, d.len);
+    gw_buf_free(&d);
+    return k;
+}
+
 /* A counter: a non-negative integer; null, negative or non-integral values count as absent. */
 static void read_count(gw_str_t raw, uint64_t *dst)
 {
@@ -14,11 +65,22 @@ static void read_count(gw_str_t raw, uint64_t *dst)
         *dst = v;
 }
 
-static void read_detail(gw_str_t obj, const char *key, uint64_t *dst)
+/* One pass over a details object, reading the members that belong to it. */
+static void read_details(gw_str_t obj, bool input_side, gw_token_usage_t *r)
 {
-    gw_str_t v;
-    if (gw_json_type(obj) == GW_JSON_OBJECT && gw_json_object_get(obj, gw_str_c(key), &v) == GW_OK)
-        read_count(v, dst);
+    if (gw_json_type(obj) != GW_JSON_OBJECT)
+        return;
+    size_t pos = 0;
+    gw_str_t k, v;
+    while (gw_json_object_next(obj, &pos, &k, &v) == GW_OK) {
+        enum usage_key key = usage_key_of(k);
+        if (input_side && key == K_CACHED)
+            read_count(v, &r->cached_input);
+        else if (input_side && key == K_CACHE_WRITE) /* seen on gpt-5.x: tokens written to the cache */
+            read_count(v, &r->cache_creation);
+        else if (!input_side && key == K_REASONING)
+            read_count(v, &r->reasoning);
+    }
 }
 
 /* Fills *u from a usage object (chat and legacy completions, embeddings, images and Responses-style
@@ -33,23 +95,20 @@ static bool parse_usage(gw_str_t usage, gw_token_usage_t *u)
     gw_str_t k, v;
     int rc;
     while ((rc = gw_json_object_next(usage, &pos, &k, &v)) == GW_OK) {
-        if (gw_json_key_eq(k, GW_STR("prompt_tokens")) || gw_json_key_eq(k, GW_STR("input_tokens"))) {
-            read_count(v, &r.input);
-        } else if (gw_json_key_eq(k, GW_STR("completion_tokens")) || gw_json_key_eq(k, GW_STR("output_tokens"))) {
-            read_count(v, &r.output);
-        } else if (gw_json_key_eq(k, GW_STR("total_tokens"))) {
+        switch (usage_key_of(k)) {
+        case K_INPUT: read_count(v, &r.input); break;
+        case K_OUTPUT: read_count(v, &r.output); break;
+        case K_TOTAL: {
             uint64_t t;
             if (gw_json_uint(v, &t) == GW_OK) {
                 r.total = t;
                 has_total = true;
             }
-        } else if (gw_json_key_eq(k, GW_STR("prompt_tokens_details")) || gw_json_key_eq(k, GW_STR("input_tokens_details"))) {
-            read_detail(v, "cached_tokens", &r.cached_input);
-            /* Seen on gpt-5.x chat responses: tokens written to the prompt cache. */
-            read_detail(v, "cache_write_tokens", &r.cache_creation);
-        } else if (gw_json_key_eq(k, GW_STR("completion_tokens_details")) ||
-                   gw_json_key_eq(k, GW_STR("output_tokens_details"))) {
-            read_detail(v, "reasoning_tokens", &r.reasoning);
+            break;
+        }
+        case K_INPUT_DETAILS: read_details(v, true, &r); break;
+        case K_OUTPUT_DETAILS: read_details(v, false, &r); break;
+        default: break;
         }
     }
     if (rc != GW_DONE)
