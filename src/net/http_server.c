@@ -70,6 +70,8 @@ struct gw_http_conn_s {
     bool closing;             /* uv_close issued or pending until the active request ends */
     bool lingering;           /* write side shut, discarding input until EOF or LINGER_MS */
     enum { TIMER_NONE, TIMER_IDLE, TIMER_HEADER } timer_mode;
+    uint64_t deadline;        /* loop ms when the timer_mode's time is up */
+    uint64_t timer_due;       /* loop ms when the armed timer fires; 0: not armed */
     uv_shutdown_t shutdown_req;
     int open_handles;
     gw_tls_conn_t *tls;       /* NULL on a plain connection */
@@ -93,6 +95,21 @@ static void on_linger_timer(uv_timer_t *t);
 static int tls_write(gw_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs);
 
 #define LINGER_MS 2000 /* read and discard after a final error response, so the client sees it */
+
+/* Starts the idle or header time of the connection. The timer is re-armed only when the new
+ * deadline comes before the one it is armed for; otherwise it fires early and on_timer re-arms it
+ * for what is left. Every request ends an idle time and starts one: this keeps the timer heap out
+ * of the per-request path. */
+static void conn_deadline_set(gw_http_conn_t *c, int mode, uint64_t timeout_ms)
+{
+    uint64_t now = uv_now(c->srv->loop);
+    c->timer_mode = mode;
+    c->deadline = now + timeout_ms;
+    if (c->lingering || (c->timer_due && c->timer_due <= c->deadline))
+        return;
+    c->timer_due = c->deadline;
+    uv_timer_start(&c->timer, on_timer, timeout_ms, 0);
+}
 
 void gw_http_limits_default(gw_http_limits_t *l)
 {
@@ -543,8 +560,15 @@ static void send_reject(gw_http_conn_t *c)
 static void on_timer(uv_timer_t *t)
 {
     gw_http_conn_t *c = t->data;
-    if (c->active)
+    c->timer_due = 0;
+    if (c->active || c->timer_mode == TIMER_NONE)
+        return; /* a request is being answered: the next idle time arms the timer again */
+    uint64_t now = uv_now(c->srv->loop);
+    if (now < c->deadline) { /* armed for an earlier deadline that has since moved */
+        c->timer_due = c->deadline;
+        uv_timer_start(&c->timer, on_timer, c->deadline - now, 0);
         return;
+    }
     if (gw_http_request_parser_in_message(&c->parser) || c->inbuf.len) {
         gw_log_debug("http: %s: request not received within the header timeout", c->peer);
         c->reject_status = 408;
@@ -580,10 +604,8 @@ static void process_input(gw_http_conn_t *c)
             conn_write(c, &b, 1);
         }
         if (rc == GW_AGAIN) {
-            if (gw_http_request_parser_in_message(&c->parser) && c->timer_mode != TIMER_HEADER) {
-                c->timer_mode = TIMER_HEADER;
-                uv_timer_start(&c->timer, on_timer, c->srv->limits.header_timeout_ms, 0);
-            }
+            if (gw_http_request_parser_in_message(&c->parser) && c->timer_mode != TIMER_HEADER)
+                conn_deadline_set(c, TIMER_HEADER, c->srv->limits.header_timeout_ms);
             break;
         }
         gw_http_req_t *req = gw_http_request_parser_take(&c->parser);
@@ -591,8 +613,7 @@ static void process_input(gw_http_conn_t *c)
         c->sent_continue = false;
         c->head_only = gw_str_eq_lit(req->method, "HEAD");
         c->active = req;
-        c->timer_mode = TIMER_NONE;
-        uv_timer_stop(&c->timer);
+        c->timer_mode = TIMER_NONE; /* the timer may stay armed: on_timer ignores it now */
         c->srv->handler.on_request(req, c->srv->handler.ud);
     }
     c->processing = false;
@@ -602,8 +623,7 @@ static void process_input(gw_http_conn_t *c)
             conn_close(c);
             return;
         }
-        c->timer_mode = TIMER_IDLE;
-        uv_timer_start(&c->timer, on_timer, c->srv->limits.idle_timeout_ms, 0);
+        conn_deadline_set(c, TIMER_IDLE, c->srv->limits.idle_timeout_ms);
         if (c->tls)
             gw_tls_conn_trim(c->tls); /* idle TLS connections keep no large buffers */
     }
@@ -731,8 +751,7 @@ static void tls_on_read(gw_http_conn_t *c, const char *p, size_t n)
     if (got == 0 && c->active == NULL && c->timer_mode == TIMER_IDLE && gw_tls_conn_mid_record(t)) {
         /* part of a record on an idle connection: a request has begun, as a first plain byte
          * would say, so the header timeout applies */
-        c->timer_mode = TIMER_HEADER;
-        uv_timer_start(&c->timer, on_timer, c->srv->limits.header_timeout_ms, 0);
+        conn_deadline_set(c, TIMER_HEADER, c->srv->limits.header_timeout_ms);
     }
 }
 
@@ -862,6 +881,7 @@ static void conn_finish(gw_http_conn_t *c)
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     }
     c->timer_mode = TIMER_NONE;
+    c->timer_due = 0; /* not on_timer's any more (conn_deadline_set does nothing while lingering) */
     uv_timer_start(&c->timer, on_linger_timer, LINGER_MS, 0);
 }
 
@@ -919,8 +939,8 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     gw_http_request_parser_init(&c->parser, srv->limits.max_header_bytes, srv->limits.max_body_bytes);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    c->timer_mode = TIMER_IDLE; /* nothing received yet: the header timeout applies as idle time */
-    uv_timer_start(&c->timer, on_timer, srv->limits.header_timeout_ms, 0);
+    /* nothing received yet: the header timeout applies as idle time */
+    conn_deadline_set(c, TIMER_IDLE, srv->limits.header_timeout_ms);
 }
 
 gw_http_server_t *gw_http_server_new(uv_loop_t *loop, int listen_fd, const gw_http_limits_t *limits,

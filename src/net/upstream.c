@@ -136,6 +136,7 @@ struct conn_s {
     conn_state_t state;
     uv_tcp_t tcp;
     uv_timer_t timer;
+    uint64_t timer_due; /* when the armed timer fires (loop ms); 0: not armed */
     uv_connect_t connect_req;
     uv_write_t write_req;
     int handles;   /* libuv handles not yet closed; the memory goes when this reaches 0 */
@@ -503,24 +504,33 @@ static uint64_t conn_deadline(const conn_t *c)
 
 static void on_conn_timer(uv_timer_t *h);
 
-/* One timer per connection; it is armed for the nearest deadline, and a deadline that moved later
- * (idle time refreshed by each read) is only noticed when the timer fires: no re-arm per read. */
+/* One timer per connection, armed for the nearest deadline. A deadline that moved later (idle
+ * time refreshed by each read, a request following the idle period on a pooled connection) is
+ * only noticed when the timer fires, which re-arms it: the timer heap is touched when a deadline
+ * comes nearer, not on every request. */
 static void conn_arm_timer(conn_t *c)
 {
     if (c->state == C_CLOSING)
         return;
     uint64_t due = conn_deadline(c);
     if (due == NO_DEADLINE) {
-        uv_timer_stop(&c->timer);
+        if (c->timer_due) {
+            uv_timer_stop(&c->timer);
+            c->timer_due = 0;
+        }
         return;
     }
+    if (c->timer_due && c->timer_due <= due)
+        return; /* fires first; on_conn_timer looks at the deadline then */
     uint64_t now = now_ms(c->pool);
+    c->timer_due = due > now ? due : now;
     uv_timer_start(&c->timer, on_conn_timer, due > now ? due - now : 0, 0);
 }
 
 static void on_conn_timer(uv_timer_t *h)
 {
     conn_t *c = h->data;
+    c->timer_due = 0;
     if (c->state == C_CLOSING)
         return;
     uint64_t now = now_ms(c->pool);

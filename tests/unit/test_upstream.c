@@ -1343,7 +1343,7 @@ static void test_pause_in_head(void **state)
     res_t r;
     res_init(&r);
     r.pause_in_head = true;
-    r.resume_ms = 50;
+    r.resume_ms = 300; /* well past the 20 ms looked at below, even on a loaded machine */
     send_get(&r, NULL);
     RUN_UNTIL(r.heads == 1, 2000);
     run_for(20);
