@@ -33,6 +33,10 @@ typedef struct {
     uint64_t rng;         /* xorshift state for weighted picks and request ids */
     gw_sigv4_key_cache_t sigv4_keys; /* derived SigV4 key, reused while day/region/secret stay */
     size_t in_flight;
+    /* Finished LLM request states kept for reuse (llm_request.c owns them; freed with
+     * gw_llm_request_free_spares when the worker ends). */
+    void *spare_requests;
+    size_t n_spare_requests;
 } gw_gateway_t;
 
 /* The gw_http_handler_t callbacks; ud is the gw_gateway_t. */

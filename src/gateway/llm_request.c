@@ -24,7 +24,6 @@ typedef struct {
     gw_http_req_t *http;
     gw_config_t *config;     /* reference held for the whole request */
     gw_operation_t op;
-    gw_buf_t model;          /* the model in the client's body, unescaped */
     gw_str_t model_raw;
     bool stream_requested;
     const gw_route_rule_t *rule;
@@ -37,12 +36,7 @@ typedef struct {
     bool failed;             /* for error.type */
     bool paused;
     const char *termination; /* why the exchange ended abnormally, NULL when it did not */
-    gw_buf_t err_body;
-    gw_buf_t err_content_type;
-    gw_buf_t err_encoding;
-    gw_buf_t err_hdr_store;  /* copies of the upstream error response's headers */
     size_t n_err_spans;
-    gw_buf_t client_out;     /* translated bytes for non-passthrough translators */
     uint64_t t_upstream_start;
     uint64_t t_first_byte;
     char request_id[48];
@@ -54,9 +48,16 @@ typedef struct {
     uint64_t deadline_ns;              /* end of the route timeout; 0: none */
     uv_timer_t retry_timer;            /* backoff between attempts */
     bool retry_timer_used;
-    /* The large members come last and are not zeroed when the request starts (see
-     * gw_llm_request_start): each is used only up to its count or after its own init. */
+    /* Not zeroed when the request starts (see gw_llm_request_start): the buffers keep their
+     * memory when the state is recycled, and the arrays are used only up to their counts. */
+    gw_buf_t model;          /* the model in the client's body, unescaped */
+    gw_buf_t err_body;
+    gw_buf_t err_content_type;
+    gw_buf_t err_encoding;
+    gw_buf_t err_hdr_store;  /* copies of the upstream error response's headers */
+    gw_buf_t client_out;     /* translated bytes for non-passthrough translators */
     gw_translate_output_t out;
+    void *next_spare;        /* in the worker's list of spare request states */
     const gw_backend_t *tried[16]; /* backends that failed for this request, n_tried of them */
     struct {
         size_t name_off, name_len, value_off, value_len;
@@ -101,18 +102,68 @@ static gw_str_t endpoint_label(gw_operation_t op)
     return GW_STR("other");
 }
 
-static void free_request(llm_req_t *r)
+/* Finished request states are kept per worker, buffers included, for the next requests: a
+ * request then allocates neither its state nor the buffers it had last time (malloc and free of
+ * blocks this size were a visible share of the CPU per request). Bounded in count, and buffers
+ * that grew past SPARE_BUF_MAX are released rather than kept. */
+#define SPARE_MAX 64
+#define SPARE_BUF_MAX (16u * 1024)
+
+static void free_buffers(llm_req_t *r)
 {
-    gw_translator_free(r->tr);
-    gw_translate_output_free(&r->out);
     gw_buf_free(&r->model);
     gw_buf_free(&r->err_body);
     gw_buf_free(&r->err_content_type);
     gw_buf_free(&r->err_encoding);
     gw_buf_free(&r->err_hdr_store);
     gw_buf_free(&r->client_out);
+    gw_translate_output_free(&r->out);
+}
+
+static void keep_or_free(gw_buf_t *b)
+{
+    if (b->cap > SPARE_BUF_MAX)
+        gw_buf_free(b); /* the buffer stays usable: it starts again from nothing */
+    else
+        gw_buf_reset(b);
+}
+
+static void free_request(llm_req_t *r)
+{
+    gw_gateway_t *g = r->g;
+    gw_translator_free(r->tr);
+    r->tr = NULL;
     gw_config_unref(r->config);
-    free(r);
+    if (g->n_spare_requests >= SPARE_MAX) {
+        free_buffers(r);
+        free(r);
+        return;
+    }
+    keep_or_free(&r->model);
+    keep_or_free(&r->err_body);
+    keep_or_free(&r->err_content_type);
+    keep_or_free(&r->err_encoding);
+    keep_or_free(&r->err_hdr_store);
+    keep_or_free(&r->client_out);
+    keep_or_free(&r->out.path);
+    keep_or_free(&r->out.body);
+    r->out.body_changed = false;
+    r->out.n_headers = 0;
+    r->out.content_type[0] = '\0';
+    r->next_spare = g->spare_requests;
+    g->spare_requests = r;
+    g->n_spare_requests++;
+}
+
+void gw_llm_request_free_spares(gw_gateway_t *g)
+{
+    while (g->spare_requests) {
+        llm_req_t *r = g->spare_requests;
+        g->spare_requests = r->next_spare;
+        free_buffers(r);
+        free(r);
+    }
+    g->n_spare_requests = 0;
 }
 
 static void on_retry_timer_closed(uv_handle_t *h)
@@ -725,8 +776,22 @@ static void send_upstream(llm_req_t *r)
 
 void gw_llm_request_start(gw_gateway_t *g, gw_http_req_t *http, gw_operation_t op)
 {
-    llm_req_t *r = gw_malloc(sizeof(*r));
-    memset(r, 0, offsetof(llm_req_t, out));
+    llm_req_t *r = g->spare_requests;
+    if (r) {
+        g->spare_requests = r->next_spare;
+        g->n_spare_requests--;
+        memset(r, 0, offsetof(llm_req_t, model));
+    } else {
+        r = gw_malloc(sizeof(*r));
+        memset(r, 0, offsetof(llm_req_t, model));
+        gw_buf_init(&r->model, 4096);
+        gw_buf_init(&r->err_body, MAX_ERROR_BODY);
+        gw_buf_init(&r->err_content_type, 256);
+        gw_buf_init(&r->err_encoding, 64);
+        gw_buf_init(&r->err_hdr_store, 16384);
+        gw_buf_init(&r->client_out, GW_BUF_UNLIMITED);
+        gw_translate_output_init(&r->out);
+    }
     r->g = g;
     r->http = http;
     r->op = op;
@@ -734,13 +799,6 @@ void gw_llm_request_start(gw_gateway_t *g, gw_http_req_t *http, gw_operation_t o
     http->data = r;
     g->in_flight++;
     gw_metrics_gauge_add(g->metrics, GW_GAUGE_REQUESTS_IN_FLIGHT, 1);
-    gw_buf_init(&r->model, 4096);
-    gw_buf_init(&r->err_body, MAX_ERROR_BODY);
-    gw_buf_init(&r->err_content_type, 256);
-    gw_buf_init(&r->err_encoding, 64);
-    gw_buf_init(&r->err_hdr_store, 16384);
-    gw_buf_init(&r->client_out, GW_BUF_UNLIMITED);
-    gw_translate_output_init(&r->out);
 
     gw_str_t rid = gw_http_header_find(http->headers, http->n_headers, GW_STR("x-request-id"));
     if (rid.len && rid.len < sizeof(r->request_id)) {

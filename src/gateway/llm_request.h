@@ -10,6 +10,8 @@
 void gw_llm_request_start(gw_gateway_t *g, gw_http_req_t *req, gw_operation_t op);
 void gw_llm_request_abort(gw_http_req_t *req);
 void gw_llm_request_drain(gw_http_req_t *req);
+/* Frees the request states the worker keeps for reuse (at the end of the worker's loop). */
+void gw_llm_request_free_spares(gw_gateway_t *g);
 
 /* The reference's text for a request whose model matches no route. */
 #define GW_NO_ROUTE_MESSAGE                                                                                       \

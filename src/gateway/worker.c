@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "net/tls.h"
 #include "gateway/health.h"
+#include "gateway/llm_request.h"
 #include "mcp/oauth.h"
 
 #include <stdlib.h>
@@ -150,6 +151,7 @@ static void worker_main(void *arg)
         uv_run(&w->loop, UV_RUN_DEFAULT);
         uv_loop_close(&w->loop);
     }
+    gw_llm_request_free_spares(&w->gw);
     atomic_store(&w->done, true);
 }
 
