@@ -133,6 +133,8 @@ static const vcase_t vcases[] = {
     V("{\"a\":1,\"b\":2,\"a\":3}", GW_EINVAL, "duplicate key, not adjacent"),
     V("{\"a\":1,\"\\u0061\":2}", GW_EINVAL, "duplicate key spelled with an escape"),
     V("{\"ab\":1,\"a\\u0062\":2}", GW_EINVAL, "duplicate key, partly escaped"),
+    V("{\"abcdefghijklmnopq\":1,\"abcdefgh\\u0069jklmnop\\u0071\":2}", GW_EINVAL, "long duplicate key, escaped across words"),
+    V("{\"abcdefghijklmnopq\":1,\"abcdefgh\\u0069jklmnopr\":2}", GW_OK, "long keys that differ in the last byte"),
     V("{\"\\/\":1,\"/\":2}", GW_EINVAL, "duplicate key, escaped solidus"),
     V("{\"\":1,\"\":2}", GW_EINVAL, "duplicate empty key"),
     V("{\"x\":{\"a\":1,\"a\":1}}", GW_EINVAL, "duplicate key in a nested object"),
