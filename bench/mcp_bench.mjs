@@ -553,7 +553,7 @@ ${temps}
         R.rounds.push(row);
         const d = row.targets.direct;
         const added = tgs.filter((t) => t.name !== 'direct').map((t) => `${t.name} ${signed(row.targets[t.name].p50 - d.p50)}`);
-        log(`${mode} round ${r}/${opt.rounds}: ${tgs.map((t) => `${t.name} p50 ${f0(row.targets[t.name].p50)} p99 ${f0(row.targets[t.name].p99)} us${t.pgid ? ` (cpu ${f1(row.targets[t.name].cpuUsPerCall)} us/call)` : ''}`).join(', ')}${added.length ? `; added p50 ${added.join(', ')} us` : ''} (others: ${f0(boxBusy)}% of the machine before, ${f0(boxOthers)}% during, ${f0(others)}% of CPU ${opt.sutCpus})`);
+        log(`${mode} round ${r}/${opt.rounds}: ${tgs.map((t) => `${t.name} p50 ${f0(row.targets[t.name].p50)} p99 ${f0(row.targets[t.name].p99)} us${t.pgid ? ` (cpu ${f1(row.targets[t.name].cpuUsPerCall)} us/call)` : ''}`).join(', ')}${added.length ? `; added p50 ${added.join(', ')} us` : ''} (others: ${f0(boxBusy)}% of the machine before, ${f0(boxOthers)}% during${Number.isFinite(others) ? `, ${f0(others)}% of CPU ${opt.sutCpus}` : ''})`);
       }
 
       // Session set-up, interleaved like the calls; each session is deleted (not timed) afterwards.
@@ -682,7 +682,7 @@ ${temps}
   for (const mode of opt.modes) {
     const R = results.modes[mode];
     if (!R?.rounds?.length) continue;
-    notesOut.push(`- ${mode}, other work per round: machine busy before ${R.rounds.map((x) => `${f0(x.boxBusy)}%`).join(' ')}; during ${R.rounds.map((x) => `${f0(x.boxOthers)}%`).join(' ')}; on the proxies' CPU ${opt.sutCpus} during ${R.rounds.map((x) => `${f0(x.others)}%`).join(' ')} (from /proc/stat ticks, rough)`);
+    notesOut.push(`- ${mode}, other work per round: machine busy before ${R.rounds.map((x) => `${f0(x.boxBusy)}%`).join(' ')}; during ${R.rounds.map((x) => `${f0(x.boxOthers)}%`).join(' ')}; on the proxies' CPU ${opt.sutCpus} during ${R.rounds.map((x) => (Number.isFinite(x.others) ? `${f0(x.others)}%` : 'n/a')).join(' ')} (from /proc/stat ticks, rough)`);
   }
   for (const [mode, c] of Object.entries(crit)) {
     if (!c.disturbed) continue;
