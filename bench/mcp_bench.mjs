@@ -27,7 +27,8 @@ Targets, on 127.0.0.1, measured in the same run, interleaved call by call (rotat
 Modes: json (backend answers application/json) and sse (backend answers text/event-stream).
 
 Options:
-  --quick             1 round of 500 calls, 60 sessions, 1 s throughput runs (about 20 s)
+  --quick             1 round of 500 calls, 60 sessions, 1 s throughput runs (about 25 s; one round
+                      is a rough check only on a shared machine)
   --rounds N          rounds of interleaved calls (default 3)
   --calls N           tools/call per target, mode and round (default 1000)
   --warmup N          calls per target and mode before measuring (default 1000: the Node backend keeps
@@ -64,7 +65,7 @@ function die(msg) { process.stderr.write(`bench-mcp: ${msg}\n`); process.exit(2)
   for (let i = 0; i < a.length; i++) {
     const k = a[i];
     switch (k) {
-      case '--quick': Object.assign(opt, { rounds: 1, calls: 500, warmup: 100, sessions: 60, tputSeconds: 1 }); break;
+      case '--quick': Object.assign(opt, { rounds: 1, calls: 500, warmup: 1000, sessions: 60, tputSeconds: 1 }); break;
       case '--rounds': opt.rounds = num(i++, k); break;
       case '--calls': opt.calls = num(i++, k); break;
       case '--warmup': opt.warmup = num(i++, k); break;
