@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "mcp/inflight.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/oauth.h"
 #include "mcp/session.h"
@@ -279,6 +280,9 @@ struct mcp_req_s {
     gw_mcp_error_t error;
     gw_str_t session;
     const char *backend;
+    /* OP_ROUTED: recorded in mcp/inflight while it runs, for the client's notifications/cancelled */
+    gw_mcp_inflight_key_t inflight_key;
+    bool inflight;
 };
 
 static const char *const supported_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
@@ -313,6 +317,8 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void req_free(mcp_req_t *r)
 {
+    if (r->inflight)
+        gw_mcp_inflight_remove(&r->inflight_key);
     for (size_t i = 0; i < r->n_legs; i++)
         leg_free(&r->legs[i]);
     free(r->legs);
@@ -1471,6 +1477,16 @@ static void keep_only(mcp_req_t *r, leg_t *l)
     r->backend = r->legs[0].be->name;
 }
 
+/* The in-flight key of request id in r's session (the client's Mcp-Session-Id as it was sent). */
+static bool request_key(const mcp_req_t *r, gw_str_t id, gw_mcp_inflight_key_t *k)
+{
+    gw_str_t sid = gw_http_header_find(r->http->headers, r->http->n_headers, GW_STR("mcp-session-id"));
+    if (sid.len == 0 || id.len == 0)
+        return false;
+    gw_mcp_inflight_key(gw_str_c(r->route->name), sid, id, k);
+    return true;
+}
+
 /* tools/call, prompts/get, resources/read and (un)subscribe, completion/complete: find the backend from the prefixed
  * name and forward the request with the backend's own name. */
 static void start_routed(mcp_req_t *r)
@@ -1540,6 +1556,8 @@ static void start_routed(mcp_req_t *r)
     gw_json_splice(body, raw, gw_buf_str(&repl), &l->req_body);
     gw_buf_free(&repl);
     gw_buf_free(&name);
+    if (request_key(r, r->msg.id, &r->inflight_key))
+        r->inflight = gw_mcp_inflight_add(&r->inflight_key, gw_str_c(l->be->name));
     start_legs(r, GW_STR("POST"));
 }
 
@@ -1565,6 +1583,27 @@ static void start_client_response(mcp_req_t *r)
     gw_buf_free(&owner);
     gw_buf_free(&orig);
     start_legs(r, GW_STR("POST"));
+}
+
+/* notifications/cancelled for a routed request in flight in this process: to the backend running
+ * it, and no other (a cancel is no business of the rest). A request not found (finished, a list
+ * fanned out to all, served by another replica) leaves the cancel to every backend, which ignore
+ * request ids they do not know. The client's ids are the backend's ids on routed calls, so the
+ * message goes as it is. */
+static bool route_cancel(mcp_req_t *r)
+{
+    gw_str_t id;
+    gw_mcp_inflight_key_t k;
+    char name[GW_MCP_INFLIGHT_NAME_MAX + 1];
+    if (r->msg.params.len == 0 || gw_json_object_get(r->msg.params, GW_STR("requestId"), &id) != GW_OK ||
+        !request_key(r, id, &k) || !gw_mcp_inflight_find(&k, name))
+        return false;
+    leg_t *l = leg_by_name(r, gw_str_c(name));
+    if (l == NULL)
+        return false;
+    keep_only(r, l);
+    start_legs(r, GW_STR("POST"));
+    return true;
 }
 
 /* notifications/progress whose token the gateway wrapped: to its backend, token restored. */
@@ -1738,15 +1777,17 @@ static void dispatch(mcp_req_t *r)
 {
     switch (r->msg.kind) {
     case GW_JSONRPC_NOTIFICATION:
-        /* initialized, cancelled, roots/list_changed...: every backend of the session gets it;
-         * one that does not know the request id it names ignores it. Progress for a backend's
-         * request goes to that backend only, with its own token. */
+        /* initialized, roots/list_changed...: every backend of the session gets it. A cancel
+         * goes to the backend running the request it names, progress for a backend's request
+         * to that backend only, with its own token. */
         r->op = OP_ACCEPTED;
         if (gw_str_eq_lit(r->msg.method, "notifications/progress") && r->n_legs > 0) {
             gw_metrics_mcp_progress(r->g->metrics); /* forwarded: to its backend, else to all */
             if (route_progress(r))
                 return;
         }
+        if (gw_str_eq_lit(r->msg.method, "notifications/cancelled") && route_cancel(r))
+            return;
         if (r->n_legs == 0) {
             finish(r);
             return;

@@ -373,12 +373,14 @@ test('logging/setLevel reaches both servers', async () => {
   await client.close();
 });
 
-test('cancellation: aborting a call sends notifications/cancelled for its id to the backend running it', { timeout: T(20_000) }, async () => {
+test('cancellation: aborting a call sends notifications/cancelled for its id to the backend running it, no other', { timeout: T(20_000) }, async () => {
   const { client } = await connect();
   // on server-everything
   const ac = new AbortController();
   const progress = [];
   const mark = recorder.seen.length;
+  const stationCancels = () => station.rec.posts.filter((x) => x.msg.method === 'notifications/cancelled').length;
+  const sc0 = stationCancels();
   const p = client.callTool({ name: 'everything__trigger-long-running-operation', arguments: { duration: 10, steps: 50 } },
     undefined, { signal: ac.signal, onprogress: (x) => progress.push(x.progress) });
   assert.ok(await until(() => progress.length >= 1, T(5000)), 'progress before the abort');
@@ -387,6 +389,8 @@ test('cancellation: aborting a call sends notifications/cancelled for its id to 
   const call = sent('tools/call', mark).find((r) => r.msg.params.name === 'trigger-long-running-operation');
   assert.ok(await until(() => sent('notifications/cancelled', mark).some((r) => r.msg.params.requestId === call.msg.id)),
     'server-everything got the cancellation of its call');
+  await sleep(200);
+  assert.equal(stationCancels(), sc0, 'our server was not told about a call it never had');
 
   // on ours: the tool sees its abort signal fire
   const ac2 = new AbortController();
@@ -400,6 +404,9 @@ test('cancellation: aborting a call sends notifications/cancelled for its id to 
   assert.ok(await until(() => station.rec.aborted.length === aborted0 + 1), 'the station tool was cancelled');
   const waitCall = station.rec.posts.slice(smark).find((x) => x.msg.method === 'tools/call');
   assert.equal(station.rec.aborted.at(-1), waitCall.msg.id);
+  assert.equal(station.rec.posts.slice(smark).filter((x) => x.msg.method === 'notifications/cancelled').length, 1);
+  await sleep(200);
+  assert.equal(sent('notifications/cancelled', mark).length, 1, 'server-everything got only the cancel of its own call');
   await client.close();
 });
 
