@@ -758,6 +758,29 @@ static void write_event(mcp_req_t *r, gw_str_t json)
     gw_buf_free(&ev);
 }
 
+static bool prefixed(const mcp_req_t *r);
+
+/* notifications/resources/updated names the backend's own URI; the client subscribed to
+ * "<backend>+<uri>" and must recognise it (and tell two backends' URIs apart), so the update
+ * carries the prefixed URI. false (message left as it is) when it has no string params.uri. */
+static bool prefix_uri(const leg_t *l, gw_str_t json, gw_buf_t *out)
+{
+    gw_str_t raw;
+    if (gw_json_path_get(json, "params.uri", &raw) != GW_OK || gw_json_type(raw) != GW_JSON_STRING)
+        return false;
+    gw_buf_t uri, repl;
+    gw_buf_init(&uri, GW_BUF_UNLIMITED);
+    gw_buf_init(&repl, GW_BUF_UNLIMITED);
+    gw_buf_append(&uri, l->be->name, strlen(l->be->name));
+    gw_buf_append_byte(&uri, '+');
+    bool ok = gw_json_string_unescape(raw, &uri) == GW_OK &&
+              gw_json_append_string(&repl, uri.data, uri.len) == GW_OK &&
+              gw_json_splice(json, raw, gw_buf_str(&repl), out) == GW_OK;
+    gw_buf_free(&uri);
+    gw_buf_free(&repl);
+    return ok;
+}
+
 static int stream_event(void *ud, const gw_sse_event_t *ev)
 {
     leg_t *l = ud;
@@ -819,7 +842,11 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
     case GW_JSONRPC_NOTIFICATION:
         if (gw_str_eq_lit(m.method, "notifications/progress"))
             gw_metrics_mcp_progress(r->g->metrics);
-        write_event(r, ev->data);
+        if (prefixed(r) && gw_str_eq_lit(m.method, "notifications/resources/updated") &&
+            prefix_uri(l, ev->data, &out))
+            write_event(r, gw_buf_str(&out));
+        else
+            write_event(r, ev->data);
         break;
     }
     gw_buf_free(&out);

@@ -344,7 +344,7 @@ test('resources: every page of ours and server-everything\'s documents, reads, t
   await client.close();
 });
 
-test('resources/subscribe + unsubscribe routed with the backend URI; updates arrive on the GET stream', { timeout: T(20_000) }, async () => {
+test('resources/subscribe + unsubscribe routed with the backend URI; updates arrive on the GET stream with the client\'s URI', { timeout: T(20_000) }, async () => {
   const { client } = await connect();
   const updates = [];
   client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { updates.push(n.params.uri); });
@@ -356,7 +356,7 @@ test('resources/subscribe + unsubscribe routed with the backend URI; updates arr
   const on = await client.callTool({ name: 'everything__toggle-subscriber-updates', arguments: {} });
   assert.match(on.content[0].text, /Started/);
   assert.ok(await until(() => updates.length >= 1, T(5000)), 'a resources/updated notification arrived');
-  assert.ok(updates[0].endsWith('demo://resource/dynamic/text/1'), updates[0]);
+  assert.equal(updates[0], uri, 'the URI the client subscribed to, prefixed');
   const off = await client.callTool({ name: 'everything__toggle-subscriber-updates', arguments: {} });
   assert.match(off.content[0].text, /Stopped/);
   assert.deepEqual(await client.unsubscribeResource({ uri }), {});
@@ -434,6 +434,7 @@ test('GET stream: server-everything notifications relayed with composite ids; re
   const stA = { buf: '', id: null };
   const ev1 = await readEvent(a.body.getReader(), stA, /notifications\/resources\/updated/);
   assert.match(ev1.id, /^everything:[A-Za-z0-9_-]+$/);
+  assert.equal(JSON.parse(ev1.data).params.uri, uri);
   acA.abort();
   await sleep(200);
   // while nobody listens: stop and start again; server-everything stores the new update
