@@ -1099,6 +1099,9 @@ static void finish_init(mcp_req_t *r)
             .session_id = gw_buf_str(&l->sid),
         };
     }
+    /* The gateway routes no "tasks/..." method (they answer -32601): a backend's tasks capability
+     * passed on would invite task-augmented calls whose tasks nobody could then poll. */
+    cJSON_DeleteItemFromObjectCaseSensitive(caps, "tasks");
     if (n_ok == 0) {
         free(sb);
         cJSON_Delete(caps);

@@ -161,6 +161,8 @@ test('initialize: both servers get the client\'s initialize; union of capabiliti
   assert.ok(caps.tools && caps.prompts && caps.logging && caps.completions, JSON.stringify(caps));
   assert.equal(caps.resources?.subscribe, true, 'resources.subscribe from server-everything');
   assert.equal(caps.tools.listChanged, true);
+  // server-everything offers tasks; the gateway routes no tasks/* method, so it does not offer them
+  assert.equal(caps.tasks, undefined, JSON.stringify(caps));
   const ins = client.getInstructions();
   assert.match(ins, /Station: weather station readings\./);
   assert.match(ins, /Everything Server/);
