@@ -10,6 +10,7 @@ void gw_sse_parser_init(gw_sse_parser_t *p, size_t max_event)
 {
     memset(p, 0, sizeof(*p));
     p->max_event = max_event ? max_event : GW_SSE_DEFAULT_MAX_EVENT;
+    p->retry_ms = -1;
     gw_buf_init(&p->line, p->max_event);
     gw_buf_init(&p->data, p->max_event);
     gw_buf_init(&p->event, p->max_event);
@@ -94,7 +95,21 @@ static int process_line(gw_sse_parser_t *p, const char *s, size_t n, gw_sse_even
         p->has_id = true;
         return GW_OK;
     }
-    return GW_OK; /* "retry" concerns reconnecting clients only; unknown fields are ignored */
+    if (gw_str_eq_lit(field, "retry")) {
+        /* no events come of it; a caller that reconnects (the MCP polling pattern) reads it */
+        int64_t ms = 0;
+        if (vlen == 0)
+            return GW_OK;
+        for (size_t i = 0; i < vlen; i++) {
+            if (v[i] < '0' || v[i] > '9')
+                return GW_OK; /* the spec ignores the field then */
+            if (ms < GW_SSE_MAX_RETRY_MS)
+                ms = ms * 10 + (v[i] - '0');
+        }
+        p->retry_ms = ms < GW_SSE_MAX_RETRY_MS ? ms : GW_SSE_MAX_RETRY_MS;
+        return GW_OK;
+    }
+    return GW_OK; /* unknown fields are ignored */
 }
 
 /* The limit covers the line being read plus the data accumulated for the event. The data only

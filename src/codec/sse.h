@@ -7,6 +7,9 @@
 #include "core/gw.h"
 
 #define GW_SSE_DEFAULT_MAX_EVENT (4u << 20) /* 4 MiB per event (line + accumulated data) */
+/* A retry: value above this is taken as this (a day): it only tells a reconnecting client how long
+ * to wait, and the caller bounds that wait anyway. */
+#define GW_SSE_MAX_RETRY_MS (24ll * 3600 * 1000)
 
 typedef struct {
     gw_str_t event; /* value of the last "event:" field, empty when none */
@@ -30,6 +33,8 @@ typedef struct {
     bool bom_checked; /* a leading UTF-8 BOM is skipped once */
     bool last_was_cr; /* previous chunk ended in '\r' (a following '\n' belongs to it) */
     size_t max_event;
+    int64_t retry_ms; /* the stream's reconnection time: the last valid "retry:" field (ASCII
+                       * digits only, as the spec says), -1 before any; read it after a feed */
 } gw_sse_parser_t;
 
 /* max_event 0 means GW_SSE_DEFAULT_MAX_EVENT. */

@@ -240,6 +240,8 @@ typedef struct {
     bool has_event_id;
     gw_buf_t resume_id; /* GET: the backend's Last-Event-ID from the client's composite one */
     uint64_t sent_ns, done_ns; /* the last request sent, its answer read (initialize duration) */
+    int64_t retry_ms;   /* the backend stream's last retry: value, -1 before any */
+    int resumes;        /* OP_ROUTED: reconnects in a row that brought no new event */
 } leg_t;
 
 typedef struct batch_s batch_t;
@@ -790,6 +792,7 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
         if (gw_buf_append_str(&l->event_id, ev->id) == GW_OK) {
             l->has_event_id = true;
             r->emit_ids = true;
+            l->resumes = 0; /* the stream moves on: a later cut may be resumed again */
         } else {
             l->has_event_id = false; /* too long to carry: that backend is not resumable */
         }
@@ -900,13 +903,17 @@ static int leg_on_head(void *ud, int status, const gw_http_header_t *headers, si
         return stream_maybe_start(r, l) ? GW_ERROR : GW_OK;
     }
     if (r->op == OP_ROUTED && status == 200 && l->sse && !r->aborted && r->batch == NULL) {
-        gw_http_header_t h[] = {
-            {GW_STR("Content-Type"), GW_STR("text/event-stream")},
-            {GW_STR("Cache-Control"), GW_STR("no-cache")},
-        };
-        gw_http_response_head(r->http, 200, h, GW_ARRAY_SIZE(h), -1);
-        r->head_sent = true;
+        if (!r->head_sent) { /* a resumed stream goes on in the client's stream */
+            gw_http_header_t h[] = {
+                {GW_STR("Content-Type"), GW_STR("text/event-stream")},
+                {GW_STR("Cache-Control"), GW_STR("no-cache")},
+            };
+            gw_http_response_head(r->http, 200, h, GW_ARRAY_SIZE(h), -1);
+            r->head_sent = true;
+        }
         l->streaming = true;
+        if (l->sp_init)
+            gw_sse_parser_free(&l->sp);
         gw_sse_parser_init(&l->sp, 0);
         l->sp_init = true;
     }
@@ -924,6 +931,8 @@ static int leg_on_body(void *ud, const char *p, size_t n)
             l->failed = true;
             l->detail = "malformed event stream";
         }
+        if (l->sp.retry_ms >= 0)
+            l->retry_ms = l->sp.retry_ms;
         return GW_OK;
     }
     if (gw_buf_append(&l->body, p, n) != GW_OK) {
@@ -994,6 +1003,43 @@ static bool list_page(leg_t *l)
     return more;
 }
 
+static void on_resume_timer(uv_timer_t *t)
+{
+    mcp_req_t *r = t->data;
+    leg_t *l = &r->legs[0];
+    gw_buf_reset(&l->resume_id);
+    gw_buf_append_str(&l->resume_id, gw_buf_str(&l->event_id));
+    l->paused = false;
+    leg_send(l, GW_STR("GET"), GW_STR_NULL);
+}
+
+/* The 2025-11-25 polling pattern: once a backend sent an event id (its priming event, with
+ * retry:), it may end a POST stream before the answer and expect a GET with Last-Event-ID after
+ * its retry time; the rest of the stream, answer included, comes on that GET. The gateway makes
+ * that GET itself, so the client keeps its one stream and needs no support for polling. A cut
+ * stream with an id resumes the same way. Reconnects that bring no new event are bounded (no
+ * loop on a backend that closes every stream at once); a GET that is not a stream ends it.
+ * True when the leg goes on later. */
+static bool resume_later(leg_t *l)
+{
+    mcp_req_t *r = l->r;
+    if (r->op != OP_ROUTED || r->aborted || !l->streaming || !l->has_event_id || l->resumes >= GW_MCP_MAX_RESUMES)
+        return false;
+    l->resumes++;
+    l->failed = false;
+    l->detail = NULL;
+    uint64_t delay = l->retry_ms >= 0 ? (uint64_t)l->retry_ms : GW_MCP_RESUME_DEFAULT_MS;
+    if (delay > GW_MCP_RESUME_MAX_MS)
+        delay = GW_MCP_RESUME_MAX_MS;
+    if (!r->timer_init) {
+        uv_timer_init(r->g->loop, &r->timer);
+        r->timer_init = true;
+    }
+    r->timer.data = r;
+    uv_timer_start(&r->timer, on_resume_timer, delay, 0);
+    return true;
+}
+
 static void leg_done(leg_t *l, int status, const char *detail)
 {
     mcp_req_t *r = l->r;
@@ -1012,7 +1058,14 @@ static void leg_done(leg_t *l, int status, const char *detail)
         l->failed = true;
         l->detail = detail ? detail : "upstream failure";
     }
-    if (l->streaming) {
+    /* relaying to the client: this connection's stream, or a resumed one that did not start */
+    if (l->streaming || (r->op == OP_ROUTED && r->head_sent && r->batch == NULL)) {
+        if (!l->got_response && resume_later(l))
+            return; /* still pending */
+        if (!l->got_response && !l->streaming && !l->failed) {
+            l->failed = true;
+            l->detail = "stream not resumed";
+        }
         if (!l->got_response) {
             /* The stream ended without the answer: the client still gets one for its id. */
             gw_buf_t b;
@@ -1304,7 +1357,7 @@ static void finish_list(mcp_req_t *r)
 static void finish_routed(mcp_req_t *r)
 {
     leg_t *l = &r->legs[0];
-    if (l->streaming) {
+    if (l->streaming || r->head_sent) {
         if (!l->got_response)
             r->error = GW_MCP_ERR_INTERNAL; /* the client got the gateway's error event instead */
         respond(r, 200, GW_STR_NULL, GW_STR_NULL, NULL, 0);
@@ -1468,6 +1521,7 @@ static void leg_init(leg_t *l, mcp_req_t *r, const gw_mcp_backend_t *be)
     gw_buf_init(&l->response, GW_BUF_UNLIMITED);
     gw_buf_init(&l->event_id, GW_MCP_MAX_EVENT_ID);
     gw_buf_init(&l->resume_id, GW_MCP_MAX_EVENT_ID);
+    l->retry_ms = -1;
 }
 
 /* One leg per backend of the session that the current config still has. */

@@ -20,6 +20,12 @@
 #define GW_MCP_HEARTBEAT_MS 30000
 /* A backend's SSE event id carried in the composite Last-Event-ID (longer ones are dropped). */
 #define GW_MCP_MAX_EVENT_ID 512
+/* A routed POST stream that ends before its answer after an event id is resumed with GET and
+ * Last-Event-ID (the 2025-11-25 polling pattern), after the backend's retry: time (this when it
+ * gave none, at most the max), at most this many times in a row without a new event. */
+#define GW_MCP_MAX_RESUMES 3
+#define GW_MCP_RESUME_DEFAULT_MS 1000
+#define GW_MCP_RESUME_MAX_MS 30000
 /* Messages in one 2025-03-26 JSON-RPC batch. */
 #define GW_MCP_MAX_BATCH 64
 /* Body of one backend answer gathered before merging (lists, initialize). */

@@ -38,7 +38,7 @@ class EventStore {
 // forgets every session and drops every connection, as a restarted process would.
 function startStateful({ retryInterval } = {}) {
   let transports = new Map();
-  const rec = { posts: [], gets: [], deletes: 0 };
+  const rec = { posts: [], gets: [], deletes: 0, stores: [] };
   const server = () => {
     const s = new McpServer({ name: 'stateful', version: '1.0.0' });
     s.registerTool('hello', { description: 'hello', inputSchema: { who: z.string() } },
@@ -70,9 +70,11 @@ function startStateful({ retryInterval } = {}) {
       return;
     }
     if (!sid && req.method === 'POST' && isInitializeRequest(body)) {
+      const store = new EventStore();
+      rec.stores.push(store);
       const t = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
-        eventStore: new EventStore(),
+        eventStore: store,
         retryInterval,
         onsessioninitialized: (id) => transports.set(id, t),
       });
@@ -270,25 +272,87 @@ test('SSE variants: CRLF lines, comments, retry:, multi-line data, priming event
   assert.equal((await client.callTool({ name: 'y__greet', arguments: { who: 'cr' } })).content[0].text, 'y greets cr');
 });
 
-test('2025-11-25 polling: the backend closes the POST stream before the result; the client is not left hanging', { timeout: T(20_000) }, async () => {
+test('2025-11-25 polling: the backend closes the POST stream before the result; the gateway resumes it after retry: with GET + Last-Event-ID', { timeout: T(20_000) }, async () => {
   const st = await startStateful({ retryInterval: 150 });
   const other = await startHand({ name: 'other' });
   const g = await gateway({ st, other });
   const { client } = await connect(g);
   const progress = [];
-  const started = Date.now();
-  const outcome = await client.callTool({ name: 'st__poll_me', arguments: {} }, undefined,
-    { onprogress: (p) => progress.push(p.progress), timeout: T(10_000) }).then((r) => ({ r }), (e) => ({ e }));
-  assert.ok(Date.now() - started < T(8000));
-  if (outcome.r) {
-    assert.equal(outcome.r.content[0].text, 'polled result');
-  } else {
-    // at least a clean JSON-RPC error for the call, not a transport failure or a timeout
-    assert.equal(outcome.e.code, -32603, String(outcome.e));
-  }
-  assert.equal(progress[0], 1);
+  const gets0 = st.rec.gets.length;
+  const r = await client.callTool({ name: 'st__poll_me', arguments: {} }, undefined,
+    { onprogress: (p) => progress.push(p.progress), timeout: T(10_000) });
+  assert.equal(r.content[0].text, 'polled result');
+  assert.deepEqual(progress, [1, 2], 'the progress sent before and after the cut, in order, on the one client stream');
+  // the backend saw one GET resuming its POST stream, made after the retry time, from the last event it sent there
+  const resumed = st.rec.gets.slice(gets0).filter((x) => x.lastEventId);
+  assert.equal(resumed.length, 1, JSON.stringify(resumed));
+  assert.ok(resumed[0].at - st.rec.closedAt >= 140, `resumed ${resumed[0].at - st.rec.closedAt} ms after the cut`);
+  const store = st.rec.stores.at(-1);
+  const last = store.events.find((e) => e.eventId === resumed[0].lastEventId);
+  assert.equal(last?.message.method, 'notifications/progress', 'resumed after the first progress event');
+  assert.equal(resumed[0].sid, st.rec.posts.at(-1).sid);
   // the session is fine afterwards
   assert.equal((await client.callTool({ name: 'st__hello', arguments: { who: 'again' } })).content[0].text, 'hello again from stateful');
+});
+
+// A server that cuts every tools/call stream after a priming event and answers the resuming GET
+// as mode says: 'empty' (a stream that ends at once, every time), '405'.
+function startCutter(mode) {
+  const rec = { gets: [] };
+  const srv = http.createServer(async (req, res) => {
+    if (req.method === 'GET') {
+      rec.gets.push({ at: Date.now(), lastEventId: req.headers['last-event-id'] });
+      if (mode === 'empty' && req.headers['last-event-id']) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).end(': nothing new\n\n');
+      } else {
+        res.writeHead(405).end();
+      }
+      return;
+    }
+    if (req.method === 'DELETE') {
+      res.writeHead(200).end();
+      return;
+    }
+    const msg = JSON.parse(await readBody(req));
+    if (msg.id === undefined) {
+      res.writeHead(202).end();
+      return;
+    }
+    const answer = (result) => res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'cut-1' })
+      .end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }));
+    if (msg.method === 'initialize') {
+      answer({ protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'cutter', version: '1' } });
+    } else if (msg.method === 'tools/list') {
+      answer({ tools: [{ name: 'cut', inputSchema: { type: 'object' } }] });
+    } else {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end('id: c-1\nretry: 50\ndata: \n\n');
+    }
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({
+    srv, port: srv.address().port, rec,
+    close() { srv.close(); srv.closeAllConnections?.(); },
+  })));
+}
+
+test('polling bounds: a backend whose resumed streams bring nothing is asked 3 times, a 405 once; then a JSON-RPC error', { timeout: T(20_000) }, async () => {
+  const empty = await startCutter('empty');
+  const refuse = await startCutter('405');
+  const g = await gateway({ empty, refuse });
+  const { client } = await connect(g);
+  await sleep(100); // the client's GET stream is open (each backend asked once, 405)
+  const g0 = [empty.rec.gets.length, refuse.rec.gets.length];
+  const t0 = Date.now();
+  await assert.rejects(client.callTool({ name: 'empty__cut', arguments: {} }, undefined, { timeout: T(10_000) }),
+    (e) => e.code === -32603 && /ended before the response/.test(e.message));
+  const resumes = empty.rec.gets.slice(g0[0]);
+  assert.deepEqual(resumes.map((x) => x.lastEventId), ['c-1', 'c-1', 'c-1']);
+  for (let i = 1; i < resumes.length; i++) assert.ok(resumes[i].at - resumes[i - 1].at >= 45, 'retry: honoured between reconnects');
+  assert.ok(Date.now() - t0 < T(5000));
+  await assert.rejects(client.callTool({ name: 'refuse__cut', arguments: {} }, undefined, { timeout: T(10_000) }),
+    (e) => e.code === -32603);
+  assert.deepEqual(refuse.rec.gets.slice(g0[1]).map((x) => x.lastEventId), ['c-1']);
+  assert.ok(await until(() => /backend refuse: stream not resumed \(HTTP 405\)/.test(g.stderr)), g.stderr);
 });
 
 test('initialize: backends failing it (HTTP 500, JSON-RPC error) are left out and never asked again', { timeout: T(20_000) }, async () => {

@@ -228,6 +228,48 @@ static void test_crlf_across_chunks(void **state)
     rec_free(&r);
 }
 
+/* retry: is no event but is remembered (digits only), whatever the chunking, across events. */
+static void test_retry(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int64_t want;
+    } cases[] = {
+        {"data: x\n\n", -1},
+        {"retry: 1500\n", 1500},
+        {"retry:250\r\n", 250},
+        {"retry: 0\n", 0},
+        {"retry: 1500\nretry: 12x\n", 1500},   /* not all digits: ignored */
+        {"retry: 1500\nretry:\n", 1500},       /* empty: ignored */
+        {"retry: 1500\nretry: -5\n", 1500},    /* no sign */
+        {"retry: 1500\nretry:  7\n", 1500},    /* one space is the separator, the next is no digit */
+        {"retry: 99999999999999999999999999\n", GW_SSE_MAX_RETRY_MS},
+        {"id: 1\nretry: 300\ndata: \n\n: comment\ndata: {}\n\nretry: 40\n", 40},
+        {"retry: 5\n\xef\xbb\xbf", 5},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        size_t n = strlen(cases[i].in);
+        for (size_t step = 0; step <= n; step++) {
+            gw_sse_parser_t p;
+            rec_t r = {0};
+            gw_sse_parser_init(&p, 0);
+            assert_int_equal(p.retry_ms, -1);
+            if (step == 0) {
+                assert_int_equal(gw_sse_feed(&p, cases[i].in, n, on_event, &r), GW_OK);
+            } else {
+                for (size_t off = 0; off < n; off += step)
+                    assert_int_equal(gw_sse_feed(&p, cases[i].in + off, GW_MIN(step, n - off), on_event, &r), GW_OK);
+            }
+            if (p.retry_ms != cases[i].want)
+                printf("case %zu step %zu: retry %lld\n", i, step, (long long)p.retry_ms);
+            assert_int_equal(p.retry_ms, cases[i].want);
+            gw_sse_parser_free(&p);
+            rec_free(&r);
+        }
+    }
+}
+
 static void test_callback_stops(void **state)
 {
     (void)state;
@@ -464,6 +506,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handwritten),
         cmocka_unit_test(test_crlf_across_chunks),
+        cmocka_unit_test(test_retry),
         cmocka_unit_test(test_callback_stops),
         cmocka_unit_test(test_max_event),
         cmocka_unit_test(test_recorded_streams),
