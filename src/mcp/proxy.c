@@ -867,10 +867,33 @@ static void finish(mcp_req_t *r);
 static void batch_free(batch_t *b);
 static bool stream_maybe_start(mcp_req_t *r, leg_t *self);
 
+/* A backend that no longer knows the session it gave: 404, as the spec says, or 400 with a
+ * JSON-RPC error for no request that names the session, which is what server-everything and the
+ * servers built from the SDK's examples answer ("Bad Request: No valid session ID provided").
+ * The gateway sent that backend's own id with a request it made itself, so nothing else about
+ * the request can be wrong there. Only answers whose body was kept (not GET streams) are read. */
+static bool leg_session_gone(const leg_t *l)
+{
+    if (l->sid.len == 0)
+        return false;
+    if (l->status == 404)
+        return true;
+    if (l->status != 400 || l->body.len == 0 || l->body.len > 4096)
+        return false;
+    cJSON *j = cJSON_ParseWithLength(l->body.data, l->body.len);
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
+    bool gone = cJSON_IsObject(err) && (id == NULL || cJSON_IsNull(id)) && cJSON_IsString(msg) &&
+                strcasestr(msg->valuestring, "session") != NULL;
+    cJSON_Delete(j);
+    return gone;
+}
+
 static bool any_session_gone(const mcp_req_t *r)
 {
     for (size_t i = 0; i < r->n_legs; i++)
-        if (r->legs[i].status == 404 && r->legs[i].sid.len)
+        if (leg_session_gone(&r->legs[i]))
             return true;
     return false;
 }

@@ -477,6 +477,26 @@ test('DELETE ends the session on both servers with their own ids; the gateway th
   await client.close();
 });
 
+test('server-everything restarted: its 400 for the session it lost is a 404 for the client; a new session works', { timeout: T(30_000) }, async () => {
+  const { client, transport } = await connect();
+  assert.match((await client.callTool({ name: 'everything__echo', arguments: { message: 'before' } })).content[0].text, /before/);
+  const sid = transport.sessionId;
+  await everything.stop();
+  everything = await startEverything({ port: everything.port });
+  const hdr = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+  const mark = recorder.seen.length;
+  const call = await rawPost(`${gw.url}/mcp`, { jsonrpc: '2.0', id: 11, method: 'tools/call',
+    params: { name: 'everything__echo', arguments: { message: 'after' } } }, hdr);
+  assert.equal(call.status, 404, call.text);
+  const list = await rawPost(`${gw.url}/mcp`, { jsonrpc: '2.0', id: 12, method: 'prompts/list' }, hdr);
+  assert.equal(list.status, 404, list.text);
+  // it was server-everything that refused (400), not the gateway on its own
+  assert.ok(recorder.seen.slice(mark).some((r) => r.msg?.id === 11 && r.sid), 'the call reached server-everything');
+  const { client: again } = await connect();
+  assert.match((await again.callTool({ name: 'everything__echo', arguments: { message: 'after' } })).content[0].text, /Echo: after/);
+  await client.close();
+});
+
 test('the gateway exits cleanly after all this', async () => {
   const ex = await gw.stop({ timeoutMs: T(10_000) });
   assert.equal(ex.code, 0);

@@ -154,6 +154,21 @@ function startHand({ name, version = '2025-06-18', stateful = false, get = '405'
       }
     } else if (msg.method === 'tools/list') {
       result = { tools: [{ name: 'greet', inputSchema: { type: 'object' } }] };
+    } else if (msg.method === 'tools/call' && msg.params.name === 'rpc400') {
+      // a 400 answering the request itself (it has the id), even if it speaks of a session
+      res.writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code: -32602, message: 'bad session parameter' } }));
+      return;
+    } else if (msg.method === 'tools/call' && msg.params.name === 'raw400') {
+      // a 400 for no request that is not about the session
+      res.writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: 'Bad Request: body too large' } }));
+      return;
+    } else if (msg.method === 'tools/call' && msg.params.name === 'lost400') {
+      // what server-everything answers for a session it does not know
+      res.writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: 'Bad Request: No valid session ID provided' } }));
+      return;
     } else if (msg.method === 'tools/call') {
       result = { content: [{ type: 'text', text: `${name} greets ${msg.params.arguments?.who ?? 'nobody'}` }] };
     } else {
@@ -353,6 +368,24 @@ test('polling bounds: a backend whose resumed streams bring nothing is asked 3 t
     (e) => e.code === -32603);
   assert.deepEqual(refuse.rec.gets.slice(g0[1]).map((x) => x.lastEventId), ['c-1']);
   assert.ok(await until(() => /backend refuse: stream not resumed \(HTTP 405\)/.test(g.stderr)), g.stderr);
+});
+
+test('a 400 naming no request and speaking of the session is a lost session (404); other 400s are errors of the call', { timeout: T(20_000) }, async () => {
+  const h = await startHand({ name: 'h', stateful: true });
+  const other = await startHand({ name: 'other' });
+  const g = await gateway({ h, other });
+  const { client, transport } = await connect(g);
+  await assert.rejects(client.callTool({ name: 'h__rpc400', arguments: {} }), (e) => e.code === -32602 && /bad session parameter/.test(e.message));
+  await assert.rejects(client.callTool({ name: 'h__raw400', arguments: {} }), (e) => e.code === -32603);
+  assert.equal((await client.callTool({ name: 'h__greet', arguments: { who: 'still' } })).content[0].text, 'h greets still');
+  const lost = await rawPost(`${g.url}/mcp`, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'h__lost400', arguments: {} } },
+    { 'mcp-session-id': transport.sessionId, 'mcp-protocol-version': '2025-11-25' });
+  assert.equal(lost.status, 404, lost.text);
+  // the stateless backend has no session to lose: the same answer from it is an error of the call
+  const o = await rawPost(`${g.url}/mcp`, { jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'other__lost400', arguments: {} } },
+    { 'mcp-session-id': transport.sessionId, 'mcp-protocol-version': '2025-11-25' });
+  assert.equal(o.status, 200, o.text);
+  assert.equal(o.json.error.code, -32603);
 });
 
 test('initialize: backends failing it (HTTP 500, JSON-RPC error) are left out and never asked again', { timeout: T(20_000) }, async () => {

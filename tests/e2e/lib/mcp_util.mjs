@@ -102,10 +102,10 @@ process.on('exit', () => {
 });
 
 /** Starts @modelcontextprotocol/server-everything (Streamable HTTP at /mcp) on a free loopback
- * port. Its environment holds only PATH and PORT: its get-env tool would show anything else.
- * Returns { port, proc, stderr, stop() }. */
-export async function startEverything() {
-  const port = await freePort();
+ * port, or on port (a restart). Its environment holds only PATH and PORT: its get-env tool would
+ * show anything else. Returns { port, proc, stderr, stop() }. */
+export async function startEverything({ port } = {}) {
+  port ??= await freePort();
   const proc = spawn(process.execPath, ['--input-type=module', '-e', PREAMBLE], {
     env: { PATH: process.env.PATH, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
