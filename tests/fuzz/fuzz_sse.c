@@ -1,5 +1,6 @@
 /* libFuzzer harness for codec/sse: the same bytes fed whole, in pieces of a size taken from the
- * input, split once, and one byte at a time must give the same status and the same events. */
+ * input, split once, and one byte at a time must give the same status, the same events and the
+ * same retry: value. */
 #include "codec/sse.h"
 
 #include <stdlib.h>
@@ -28,6 +29,7 @@ static int on_event(void *ud, const gw_sse_event_t *ev)
 typedef struct {
     int rc;
     bool partial;
+    int64_t retry_ms;
     gw_buf_t log;
 } run_t;
 
@@ -48,6 +50,8 @@ static void run(const char *p, size_t n, size_t max_event, size_t step, size_t s
             r->rc = gw_sse_feed(&sp, p, 0, on_event, &r->log);
     }
     r->partial = gw_sse_has_partial(&sp);
+    r->retry_ms = sp.retry_ms;
+    CHECK(sp.retry_ms >= -1 && sp.retry_ms <= GW_SSE_MAX_RETRY_MS);
     gw_sse_parser_free(&sp);
 }
 
@@ -55,8 +59,10 @@ static void same(const run_t *a, const run_t *b)
 {
     CHECK(a->rc == b->rc);
     CHECK(a->log.len == b->log.len && (a->log.len == 0 || memcmp(a->log.data, b->log.data, a->log.len) == 0));
-    if (a->rc == GW_OK)
+    if (a->rc == GW_OK) {
         CHECK(a->partial == b->partial);
+        CHECK(a->retry_ms == b->retry_ms);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
