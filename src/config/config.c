@@ -277,6 +277,20 @@ static void free_mcp_route(gw_mcp_route_t *r)
         free(a->forward_client_id_header);
         free(a);
     }
+    if (r->authorization != NULL) {
+        gw_mcp_authorization_t *z = r->authorization;
+        free_strv(z->required_scopes, z->n_required_scopes);
+        for (size_t i = 0; i < z->n_tools; i++) {
+            gw_mcp_tool_scopes_t *t = &z->tools[i];
+            free(t->name);
+            free(t->name_regex);
+            if (t->name_re != NULL)
+                pcre2_code_free(t->name_re);
+            free_strv(t->scopes, t->n_scopes);
+        }
+        free(z->tools);
+        free(z);
+    }
 }
 
 bool gw_mcp_tool_allowed(const gw_mcp_backend_t *b, gw_str_t tool)
@@ -299,6 +313,20 @@ bool gw_mcp_tool_allowed(const gw_mcp_backend_t *b, gw_str_t tool)
             return true;
     }
     return false;
+}
+
+bool gw_mcp_tool_rule_matches(const gw_mcp_tool_scopes_t *rule, gw_str_t tool)
+{
+    if (rule->name != NULL)
+        return gw_str_eq(tool, gw_str_c(rule->name));
+    if (rule->name_re == NULL)
+        return true; /* never in a loaded snapshot (a bad pattern is refused); fail closed */
+    pthread_once(&regex_once, regex_init);
+    int rc = pcre2_match(rule->name_re, (PCRE2_SPTR)(tool.base ? tool.base : ""), tool.len, 0, 0, thread_match_data(),
+                         match_ctx);
+    /* Past the backtracking limits the rule applies: a pattern that cannot decide must not
+     * lift the scopes it guards. */
+    return rc != PCRE2_ERROR_NOMATCH;
 }
 
 static void free_rule(gw_route_rule_t *r)

@@ -230,6 +230,28 @@ typedef struct {
     bool sanitize;                  /* remove the key from the request before forwarding */
 } gw_mcp_api_key_auth_t;
 
+/* securityPolicy.authorization (aigw extension; needs oauth): scopes the token must hold. A tool's
+ * rule names the tool as clients see it (prefixed "<backend>__<tool>" on a route with several
+ * backends); exactly one of name / name_regex is set. */
+typedef struct {
+    char *name;       /* exact tool name; NULL when name_regex is used */
+    char *name_regex; /* PCRE2 pattern as written; unanchored (any match applies), like includeRegex */
+    void *name_re;    /* compiled pcre2_code * of name_regex */
+    char **scopes;    /* at least one; each an RFC 6749 scope-token (no space, quote or backslash) */
+    size_t n_scopes;
+} gw_mcp_tool_scopes_t;
+
+#define GW_MCP_AUTHZ_MAX_SCOPES 32 /* requiredScopes, and the scopes of one tool rule */
+#define GW_MCP_AUTHZ_MAX_TOOLS 32  /* tool rules per route */
+
+typedef struct {
+    char **required_scopes; /* every request on the route needs all of them */
+    size_t n_required_scopes;
+    gw_mcp_tool_scopes_t *tools; /* a tools/call needs the scopes of every rule matching the tool,
+                                  * and tools/list shows only the tools whose rules the token meets */
+    size_t n_tools;
+} gw_mcp_authorization_t;
+
 typedef struct {
     char *name;              /* "<ns>/<MCPRoute name>" */
     char *path;              /* exact request path; default "/mcp" */
@@ -238,10 +260,14 @@ typedef struct {
     size_t n_backends;
     gw_mcp_oauth_t *oauth;              /* NULL: no OAuth */
     gw_mcp_api_key_auth_t *api_key_auth; /* NULL: no client API keys */
+    gw_mcp_authorization_t *authorization; /* NULL: no required scopes; only with oauth */
 } gw_mcp_route_t;
 
 /* Whether a backend's toolSelector lets the (upstream) tool name through. */
 bool gw_mcp_tool_allowed(const gw_mcp_backend_t *b, gw_str_t tool);
+/* Whether an authorization tool rule applies to tool (the name as the client sees it). A regex
+ * that hits the backtracking limit applies (fail closed: its scopes are required). */
+bool gw_mcp_tool_rule_matches(const gw_mcp_tool_scopes_t *rule, gw_str_t tool);
 
 typedef struct gw_config_s {
     atomic_int refcount;

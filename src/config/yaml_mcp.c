@@ -276,6 +276,101 @@ static void *compile_tool_regex(const char *pattern, char *why, size_t why_len)
     return re;
 }
 
+/* RFC 6749 §3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E ). The scopes go into the scope= of a
+ * WWW-Authenticate challenge and are compared with the token's space-separated list, so a space,
+ * quote, backslash or control byte could never be granted and would break the header. */
+static bool scope_token_ok(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x21 || *p == '"' || *p == '\\' || *p > 0x7e)
+            return false;
+    return true;
+}
+
+static char **scope_list(ld_t *ld, const meta_t *m, const gw_yaml_node_t *parent, const char *key, const char *path,
+                         bool required, size_t *n)
+{
+    const gw_yaml_node_t *seq = fseq(ld, m, parent, key, path, required, GW_MCP_AUTHZ_MAX_SCOPES);
+    *n = 0;
+    if (seq == NULL)
+        return NULL;
+    if (seq->n_items == 0) {
+        lerr(ld, m, seq, "%s in body should have at least 1 items", path);
+        return NULL;
+    }
+    char **out = gw_calloc(seq->n_items, sizeof(*out));
+    for (size_t i = 0; i < seq->n_items; i++) {
+        const gw_yaml_node_t *e = seq->items[i];
+        if (e->kind != GW_YAML_SCALAR || e->len == 0)
+            lerr(ld, m, e, "%s[%zu] must be a non-empty string", path, i);
+        else if (!scope_token_ok(e->str))
+            lerr(ld, m, e, "%s[%zu]: \"%s\" is not a scope token (no space, quote, backslash or control character)",
+                 path, i, e->str);
+        else
+            out[(*n)++] = gw_strdup(e->str);
+    }
+    return out;
+}
+
+static void *compile_tool_regex(const char *pattern, char *why, size_t why_len);
+
+/* securityPolicy.authorization: an aigw extension (the v0.4 CRD has none; the reference's later
+ * API authorizes tools by JWT scopes too). Scopes come from the oauth tokens, so it needs oauth. */
+static gw_mcp_authorization_t *parse_authorization(ld_t *ld, const meta_t *m, const gw_yaml_node_t *z)
+{
+    static const char *const P = "spec.securityPolicy.authorization";
+    static const field_spec_t known[] = {{"requiredScopes", NULL}, {"tools", NULL}};
+    CHECK_FIELDS(ld, m, z, P, known);
+    gw_mcp_authorization_t *a = gw_calloc(1, sizeof(*a));
+    if (!present(z, "requiredScopes") && !present(z, "tools"))
+        lerr(ld, m, z, "%s: at least one of requiredScopes or tools must be specified", P);
+    a->required_scopes =
+        scope_list(ld, m, z, "requiredScopes", "spec.securityPolicy.authorization.requiredScopes", false,
+                   &a->n_required_scopes);
+    const gw_yaml_node_t *ts = fseq(ld, m, z, "tools", "spec.securityPolicy.authorization.tools", false,
+                                    GW_MCP_AUTHZ_MAX_TOOLS);
+    if (ts != NULL && ts->n_items == 0)
+        lerr(ld, m, ts, "%s.tools in body should have at least 1 items", P);
+    if (ts != NULL && ts->n_items > 0)
+        a->tools = gw_calloc(ts->n_items, sizeof(*a->tools));
+    for (size_t i = 0; ts != NULL && i < ts->n_items; i++) {
+        const gw_yaml_node_t *t = ts->items[i];
+        char p[96], q[128];
+        snprintf(p, sizeof(p), "%s.tools[%zu]", P, i);
+        if (t->kind != GW_YAML_MAP) {
+            lerr(ld, m, t, "%s must be a mapping {name or nameRegex, scopes}", p);
+            continue;
+        }
+        static const field_spec_t tknown[] = {{"name", NULL}, {"nameRegex", NULL}, {"scopes", NULL}};
+        CHECK_FIELDS(ld, m, t, p, tknown);
+        /* Kept even when invalid so that every string is freed with the snapshot. */
+        gw_mcp_tool_scopes_t *r = &a->tools[a->n_tools++];
+        if (present(t, "name") == present(t, "nameRegex"))
+            lerr(ld, m, t, "%s: exactly one of name or nameRegex must be specified", p);
+        snprintf(q, sizeof(q), "%s.name", p);
+        const char *name = fstr_max(ld, m, t, "name", q, 512);
+        if (name != NULL && *name == '\0')
+            lerr(ld, m, gw_yaml_get(t, "name"), "%s must not be empty", q);
+        else if (name != NULL)
+            r->name = gw_strdup(name);
+        snprintf(q, sizeof(q), "%s.nameRegex", p);
+        const char *re = fstr_max(ld, m, t, "nameRegex", q, 1024);
+        if (re != NULL && *re == '\0') {
+            lerr(ld, m, gw_yaml_get(t, "nameRegex"), "%s must not be empty", q);
+        } else if (re != NULL && r->name == NULL) {
+            char why[200];
+            r->name_regex = gw_strdup(re);
+            if ((r->name_re = compile_tool_regex(re, why, sizeof(why))) == NULL)
+                lerr(ld, m, gw_yaml_get(t, "nameRegex"), "%s: bad regular expression %s: %s", q, re, why);
+        }
+        snprintf(q, sizeof(q), "%s.scopes", p);
+        r->scopes = scope_list(ld, m, t, "scopes", q, true, &r->n_scopes);
+    }
+    return a;
+}
+
 static void parse_backend_ref(ld_t *ld, const set_t *s, const meta_t *m, const gw_yaml_node_t *bn, const char *bp,
                               gw_mcp_backend_t *b, bool *ok)
 {
@@ -465,7 +560,7 @@ void gw_yl_link_mcps(ld_t *ld, set_t *s, gw_config_t *c)
 
         const gw_yaml_node_t *sp = field(ld, m, m->spec, "securityPolicy", GW_YAML_MAP, "spec.securityPolicy", false);
         if (sp != NULL) {
-            static const field_spec_t sknown[] = {{"oauth", NULL}, {"apiKeyAuth", NULL}};
+            static const field_spec_t sknown[] = {{"oauth", NULL}, {"apiKeyAuth", NULL}, {"authorization", NULL}};
             CHECK_FIELDS(ld, m, sp, "spec.securityPolicy", sknown);
             const gw_yaml_node_t *o = field(ld, m, sp, "oauth", GW_YAML_MAP, "spec.securityPolicy.oauth", false);
             if (o != NULL) {
@@ -480,6 +575,28 @@ void gw_yl_link_mcps(ld_t *ld, set_t *s, gw_config_t *c)
                 field(ld, m, sp, "apiKeyAuth", GW_YAML_MAP, "spec.securityPolicy.apiKeyAuth", false);
             if (k != NULL)
                 rt->api_key_auth = parse_api_key_auth(ld, s, m, k);
+            const gw_yaml_node_t *z =
+                field(ld, m, sp, "authorization", GW_YAML_MAP, "spec.securityPolicy.authorization", false);
+            if (z != NULL) {
+                rt->authorization = parse_authorization(ld, m, z);
+                if (o == NULL)
+                    lerr(ld, m, z, "spec.securityPolicy.authorization needs spec.securityPolicy.oauth: the scopes are "
+                         "those of its access tokens");
+                /* One backend: its tools are exposed unprefixed, so a prefixed rule name would never
+                 * match and the tool would go unguarded. */
+                const gw_yaml_node_t *tn = gw_yaml_get(z, "tools");
+                for (size_t i = 0; rt->n_backends == 1 && rt->backends[0].name != NULL &&
+                                   i < rt->authorization->n_tools;
+                     i++) {
+                    const char *nm = rt->authorization->tools[i].name, *bn = rt->backends[0].name;
+                    size_t bl = strlen(bn);
+                    if (nm != NULL && strncmp(nm, bn, bl) == 0 && strncmp(nm + bl, "__", 2) == 0)
+                        lnote(ld, m, tn != NULL && i < tn->n_items ? tn->items[i] : z,
+                              "spec.securityPolicy.authorization.tools[%zu].name %s: a route with one backend exposes "
+                              "its tools without the \"%s__\" prefix, so this rule only matches a tool named so "
+                              "upstream", i, nm, bn);
+                }
+            }
         }
         for (size_t j = 0; j < ri; j++) {
             const gw_mcp_route_t *o = &c->mcp_routes[j];

@@ -194,11 +194,15 @@ static const char auth_tag = 'A';
 /* Who a request was authorized as, and the configuration snapshot its route belongs to (a
  * request that waited for its check may see a newer g->config than its route's). binding: what
  * sessions are sealed to (session_binding); client_id: the apiKeyAuth client. Both empty on
- * routes without auth. Slices valid during the call they are passed to. */
+ * routes without auth. authz: the route has securityPolicy.authorization, and scopes are the
+ * token's granted scopes, space-separated (tools/list shows only the tools they allow). Slices
+ * valid during the call they are passed to. */
 typedef struct {
     gw_config_t *config;
     gw_str_t binding;
     gw_str_t client_id;
+    bool authz;
+    gw_str_t scopes;
 } caller_t;
 
 typedef enum {
@@ -255,6 +259,8 @@ struct mcp_req_s {
     const gw_mcp_route_t *route;
     gw_buf_t binding;   /* caller_t.binding, sealed into the session by initialize */
     gw_buf_t client_id; /* caller_t.client_id, sent upstream in forwardClientIDHeader */
+    bool authz;         /* caller_t.authz and .scopes: tools/list filtered by the tool rules */
+    gw_buf_t scopes;
     op_t op;
     gw_jsonrpc_msg_t msg;
     gw_str_t body;
@@ -329,6 +335,7 @@ static void req_free(mcp_req_t *r)
     gw_buf_free(&r->client_proto);
     gw_buf_free(&r->binding);
     gw_buf_free(&r->client_id);
+    gw_buf_free(&r->scopes);
     gw_config_unref(r->config);
     r->config = NULL;
     if (r->timer_init) {
@@ -1319,6 +1326,48 @@ static bool prefixed(const mcp_req_t *r)
     return r->route->n_backends > 1;
 }
 
+/* Whether the space-separated granted list holds scope. */
+static bool scope_granted(gw_str_t granted, gw_str_t scope)
+{
+    size_t i = 0;
+    while (i < granted.len) {
+        size_t j = i;
+        while (j < granted.len && granted.base[j] != ' ')
+            j++;
+        if (gw_str_eq(gw_str(granted.base + i, j - i), scope))
+            return true;
+        i = j + 1;
+    }
+    return false;
+}
+
+/* tools/list: whether the caller's token holds the scopes of every authorization rule matching
+ * the tool's name as the client will see it (prefixed on a route with several backends), so
+ * that a listed tool is one the caller may call. scratch: any buffer (reset here). */
+static bool tool_scopes_held(const mcp_req_t *r, const gw_mcp_backend_t *be, gw_str_t tool, gw_buf_t *scratch)
+{
+    const gw_mcp_authorization_t *z = r->route->authorization;
+    if (z == NULL || z->n_tools == 0)
+        return true;
+    gw_str_t visible = tool;
+    if (prefixed(r)) {
+        gw_buf_reset(scratch);
+        gw_buf_append(scratch, be->name, strlen(be->name));
+        gw_buf_append_lit(scratch, "__");
+        gw_buf_append_str(scratch, tool);
+        visible = gw_buf_str(scratch);
+    }
+    for (size_t i = 0; i < z->n_tools; i++) {
+        const gw_mcp_tool_scopes_t *rule = &z->tools[i];
+        if (!gw_mcp_tool_rule_matches(rule, visible))
+            continue;
+        for (size_t k = 0; k < rule->n_scopes; k++)
+            if (!scope_granted(gw_buf_str(&r->scopes), gw_str_c(rule->scopes[k])))
+                return false;
+    }
+    return true;
+}
+
 static void finish_list(mcp_req_t *r)
 {
     cJSON *out = cJSON_CreateArray();
@@ -1338,6 +1387,8 @@ static void finish_list(mcp_req_t *r)
                 continue;
             const char *s = nm->valuestring;
             if (r->filter_tools && !gw_mcp_tool_allowed(l->be, gw_str_c(s)))
+                continue;
+            if (r->filter_tools && r->authz && !tool_scopes_held(r, l->be, gw_str_c(s), &name))
                 continue;
             bool dup = false;
             for (int j = 0; j < k && !dup; j++) {
@@ -1515,6 +1566,9 @@ static mcp_req_t *req_new(gw_gateway_t *g, gw_http_req_t *http, const caller_t *
     gw_buf_append_str(&r->binding, c->binding);
     gw_buf_init(&r->client_id, GW_BUF_UNLIMITED);
     gw_buf_append_str(&r->client_id, c->client_id);
+    r->authz = c->authz;
+    gw_buf_init(&r->scopes, GW_BUF_UNLIMITED);
+    gw_buf_append_str(&r->scopes, c->scopes);
     r->op = op;
     r->body = gw_buf_str(&http->body);
     gw_buf_init(&r->client_proto, GW_MCP_SESSION_MAX_PROTOCOL);
@@ -1954,6 +2008,8 @@ struct batch_s {
     gw_config_t *config; /* holds route while no member runs */
     const gw_mcp_route_t *route;
     gw_buf_t binding, client_id; /* the caller's, for each member */
+    bool authz;                  /* and caller_t.authz, .scopes */
+    gw_buf_t scopes;
     gw_mcp_session_t sess;
     gw_str_t items[GW_MCP_MAX_BATCH];
     size_t n_items, next;
@@ -1968,6 +2024,7 @@ static void batch_free(batch_t *b)
     gw_buf_free(&b->out);
     gw_buf_free(&b->binding);
     gw_buf_free(&b->client_id);
+    gw_buf_free(&b->scopes);
     gw_config_unref(b->config);
     free(b);
 }
@@ -2015,7 +2072,7 @@ static void batch_next(batch_t *b)
                              why ? why : "initialize cannot be part of a batch");
             continue;
         }
-        caller_t c = {b->config, gw_buf_str(&b->binding), gw_buf_str(&b->client_id)};
+        caller_t c = {b->config, gw_buf_str(&b->binding), gw_buf_str(&b->client_id), b->authz, gw_buf_str(&b->scopes)};
         mcp_req_t *r = req_new(b->g, b->http, &c, b->route, OP_ACCEPTED);
         r->batch = b;
         r->body = item;
@@ -2119,6 +2176,9 @@ static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c,
     gw_buf_append_str(&b->binding, c->binding);
     gw_buf_init(&b->client_id, GW_BUF_UNLIMITED);
     gw_buf_append_str(&b->client_id, c->client_id);
+    b->authz = c->authz;
+    gw_buf_init(&b->scopes, GW_BUF_UNLIMITED);
+    gw_buf_append_str(&b->scopes, c->scopes);
     gw_buf_init(&b->out, GW_BUF_UNLIMITED);
     batch_next(b);
 }
@@ -2277,6 +2337,72 @@ static void refuse_no_subject(gw_gateway_t *g, gw_http_req_t *http, const gw_mcp
     gw_buf_free(&www);
 }
 
+/* ---- securityPolicy.authorization ------------------------------------------------------------
+ * The scopes a request needs are known before the token is checked: the body is complete when
+ * the endpoint gets the request, so a POST is read for its tools/call messages first and the
+ * authorizer checks the route's requiredScopes together with the scopes of every tool rule
+ * matching a called tool (every member of a 2025-03-26 batch: one lacking makes the whole batch a
+ * 403, the HTTP answer of the spec's scope challenge). A body that does not parse needs only the
+ * route's scopes; the transport refuses it after the check, as before. */
+
+typedef struct {
+    gw_str_t *v; /* slices of the route's strings (the request's config snapshot holds them) */
+    size_t n, cap;
+} scope_set_t;
+
+static void scope_add(scope_set_t *set, const char *scope)
+{
+    gw_str_t s = gw_str_c(scope);
+    for (size_t i = 0; i < set->n; i++)
+        if (gw_str_eq(set->v[i], s))
+            return;
+    if (set->n == set->cap) {
+        set->cap = set->cap ? set->cap * 2 : 8;
+        set->v = gw_realloc(set->v, set->cap * sizeof(*set->v));
+    }
+    set->v[set->n++] = s;
+}
+
+/* Adds the scopes of the tool rules that a tools/call message needs. */
+static void message_scopes(const gw_mcp_authorization_t *z, gw_str_t item, gw_buf_t *name, scope_set_t *out)
+{
+    gw_jsonrpc_msg_t msg;
+    gw_str_t raw;
+    if (gw_jsonrpc_parse(item, &msg, NULL) != GW_OK || msg.kind != GW_JSONRPC_REQUEST ||
+        !gw_str_eq_lit(msg.method, "tools/call") || msg.params.len == 0 ||
+        gw_json_object_get(msg.params, GW_STR("name"), &raw) != GW_OK || gw_json_type(raw) != GW_JSON_STRING)
+        return;
+    gw_buf_reset(name);
+    if (gw_json_string_unescape(raw, name) != GW_OK)
+        return; /* refused as an invalid name by the routing later */
+    for (size_t i = 0; i < z->n_tools; i++)
+        if (gw_mcp_tool_rule_matches(&z->tools[i], gw_buf_str(name)))
+            for (size_t k = 0; k < z->tools[i].n_scopes; k++)
+                scope_add(out, z->tools[i].scopes[k]);
+}
+
+static void needed_scopes(const gw_mcp_route_t *route, const gw_http_req_t *req, scope_set_t *out)
+{
+    const gw_mcp_authorization_t *z = route->authorization;
+    for (size_t i = 0; i < z->n_required_scopes; i++)
+        scope_add(out, z->required_scopes[i]);
+    if (z->n_tools == 0 || !gw_str_eq_lit(req->method, "POST"))
+        return;
+    gw_str_t body = gw_buf_str(&req->body);
+    gw_buf_t name;
+    gw_buf_init(&name, 64 * 1024);
+    if (gw_jsonrpc_is_batch(body)) {
+        gw_str_t items[GW_MCP_MAX_BATCH];
+        size_t n = 0;
+        if (gw_jsonrpc_batch_split(body, items, GW_MCP_MAX_BATCH, &n) == GW_OK)
+            for (size_t i = 0; i < n; i++)
+                message_scopes(z, items[i], &name, out);
+    } else {
+        message_scopes(z, body, &name, out);
+    }
+    gw_buf_free(&name);
+}
+
 static void serve(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route)
 {
     if (gw_str_eq_lit(req->method, "POST"))
@@ -2303,12 +2429,20 @@ static void on_authorized(void *ud, const gw_mcp_auth_result_t *res)
         gw_log_debug("mcp: route %s: a valid token without a subject refused", route->name);
         refuse_no_subject(w->g, http, route);
     } else {
-        gw_buf_t binding;
+        gw_buf_t binding, scopes;
         gw_buf_init(&binding, GW_BUF_UNLIMITED);
+        gw_buf_init(&scopes, GW_BUF_UNLIMITED);
         session_binding(route, res->subject, res->client_id, &binding);
-        caller_t c = {w->config, gw_buf_str(&binding), res->client_id};
+        for (size_t i = 0; i < res->n_scopes; i++) {
+            if (i)
+                gw_buf_append_byte(&scopes, ' ');
+            gw_buf_append_str(&scopes, res->scopes[i]);
+        }
+        caller_t c = {w->config, gw_buf_str(&binding), res->client_id,
+                      route->oauth != NULL && route->authorization != NULL, gw_buf_str(&scopes)};
         serve(w->g, http, &c, route);
         gw_buf_free(&binding);
+        gw_buf_free(&scopes);
     }
     auth_wait_free(w);
 }
@@ -2381,7 +2515,7 @@ void gw_mcp_handle(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *ro
         return;
     }
     if (!gw_mcp_auth_required(route)) {
-        caller_t c = {g->config, GW_STR_NULL, GW_STR_NULL};
+        caller_t c = {g->config, GW_STR_NULL, GW_STR_NULL, false, GW_STR_NULL};
         serve(g, req, &c, route);
         return;
     }
@@ -2392,6 +2526,13 @@ void gw_mcp_handle(gw_gateway_t *g, gw_http_req_t *req, const gw_mcp_route_t *ro
         return;
     }
     auth_wait_t *w = auth_wait_new(g, req, route);
+    if (route->oauth != NULL && route->authorization != NULL) {
+        scope_set_t need = {0};
+        needed_scopes(route, req, &need);
+        w->pending = gw_mcp_auth_check_scopes(g->mcp_auth, route, req, need.v, need.n, on_authorized, w);
+        free(need.v); /* the authorizer copied them */
+        return;
+    }
     w->pending = gw_mcp_auth_check(g->mcp_auth, route, req, on_authorized, w);
 }
 

@@ -205,12 +205,32 @@ function discoveryConfig(port) {
 `), backendsDoc()].join('---\n');
 }
 
+// securityPolicy.authorization (aigw extension): every request needs mcp:access; tools__add also
+// tools:add, and every notes__ tool notes:write (a regex rule).
+function scopedConfig(port) {
+  return [gatewayDoc(port), oauthRouteDoc(`  securityPolicy:
+    oauth:
+      issuer: ${idp.issuer}
+      jwks: {remoteJWKS: {uri: ${idp.jwksUri}}}
+      protectedResourceMetadata:
+        resource: http://127.0.0.1:${port}/mcp
+        scopesSupported: [mcp:access, tools:add, notes:write]
+    authorization:
+      requiredScopes: [mcp:access]
+      tools:
+        - name: tools__add
+          scopes: [tools:add]
+        - nameRegex: ^notes__
+          scopes: [notes:write]
+`), backendsDoc()].join('---\n');
+}
+
 // The same route name without any securityPolicy: makes anonymous sessions with the same seed.
 function anonymousConfig(port) {
   return [gatewayDoc(port), oauthRouteDoc(''), backendsDoc()].join('---\n');
 }
 
-let tools, notes, idp, idpDisco, gw, gwLocal, gwDisco;
+let tools, notes, idp, idpDisco, gw, gwLocal, gwDisco, gwScoped;
 let rsKey, esKey, rotatedKey, strangerKey, localRs, localEs, localIssuer;
 
 before(async () => {
@@ -233,10 +253,12 @@ before(async () => {
   gwLocal = await startGateway({ port: p2, config: localConfig(p2, localIssuer), args });
   const p3 = await freePort();
   gwDisco = await startGateway({ port: p3, workers: 1, config: discoveryConfig(p3), args });
+  const p4 = await freePort();
+  gwScoped = await startGateway({ port: p4, config: scopedConfig(p4), args });
 });
 
 after(async () => {
-  for (const g of [gw, gwLocal, gwDisco]) await g?.close();
+  for (const g of [gw, gwLocal, gwDisco, gwScoped]) await g?.close();
   for (const s of [tools, notes]) { s?.srv.closeAllConnections?.(); s?.srv.close(); }
   await idp?.close();
   await idpDisco?.close();
@@ -393,8 +415,8 @@ test('invalid tokens: expired, wrong audience, wrong issuer, bad signature, alg 
 });
 
 test('scopes: scopesSupported are advertised, not required (as the reference); a token without them is served', async () => {
-  // The route configuration has no required scopes (MCPRoute has no such field), so 403
-  // insufficient_scope cannot arise from configuration; a token holding none is accepted.
+  // This route has no securityPolicy.authorization (the aigw extension tested below), so a
+  // token holding none of the advertised scopes is accepted.
   const { client } = await connect(`${gw.url}/mcp`, bearer(token(esKey, { scope: undefined })));
   assert.equal((await client.listTools()).tools.length, 2);
   await client.close();
@@ -516,6 +538,112 @@ test('an anonymous session (same route, same seed, no auth when sealed) is refus
     await anon.close();
     assertNoSanitizerReport(anon);
   }
+});
+
+// ---------------------------------------------------------------------------- required scopes (aigw extension)
+
+const scopedUrl = () => `${gwScoped.url}/mcp`;
+const scopedToken = (over) => token(rsKey, over, gwScoped);
+const challenge = (scope) => `Bearer resource_metadata="${gwScoped.url}/.well-known/oauth-protected-resource/mcp", `
+  + `error="insufficient_scope", scope="${scope}", error_description="The access token lacks a required scope"`;
+
+test('authorization.requiredScopes: a valid token without the route scope gets 403 insufficient_scope on POST, GET and DELETE', async () => {
+  const m = mark();
+  for (const over of [{ scope: 'tools:add notes:write' }, { scope: undefined }, { scp: ['tools:add'] }, { scope: 'mcp:access2' }]) {
+    const r = await post(scopedUrl(), INIT, bearer(scopedToken(over)));
+    assert.equal(r.status, 403, JSON.stringify(over));
+    assert.equal(r.headers.get('www-authenticate'), challenge('mcp:access'));
+    assert.deepEqual(r.json, { error: 'insufficient_scope', error_description: 'The access token lacks a required scope' });
+    const p = extractWWWAuthenticateParams(new Response(null, { status: 403, headers: r.headers }));
+    assert.equal(p.scope, 'mcp:access');
+    assert.equal(String(p.resourceMetadataUrl), `${gwScoped.url}/.well-known/oauth-protected-resource/mcp`);
+  }
+  const weak = scopedToken({ scope: 'tools:add' });
+  for (const method of ['GET', 'DELETE']) {
+    const r = await fetch(scopedUrl(), { method, headers: { ...bearer(weak), accept: 'text/event-stream', 'mcp-session-id': 'x' } });
+    assert.equal(r.status, 403, method);
+    assert.equal(r.headers.get('www-authenticate'), challenge('mcp:access'));
+    await r.arrayBuffer();
+  }
+  // Still 401 without a token and for an invalid one: scopes are checked only on a valid token.
+  assert.equal((await post(scopedUrl(), INIT)).status, 401);
+  assert.equal((await post(scopedUrl(), INIT, bearer(token(strangerKey, { scope: 'mcp:access' }, gwScoped)))).status, 401);
+  assert.equal(since(m).length, 0, 'no refused request reached an MCP server');
+  // The SDK client with such a token cannot connect.
+  const client = new Client({ name: 'e2e-auth', version: '1.0.0' });
+  await assert.rejects(client.connect(new StreamableHTTPClientTransport(new URL(scopedUrl()), { requestInit: { headers: bearer(weak) } })));
+});
+
+test('authorization.tools: tools/list hides a tool whose scopes the token lacks, and calling it is 403 naming its scopes', async () => {
+  const tok = scopedToken({ scope: 'mcp:access tools:add' });
+  const { client, transport } = await connect(scopedUrl(), bearer(tok));
+  assert.deepEqual((await client.listTools()).tools.map((t) => t.name), ['tools__add']);
+  assert.equal((await client.callTool({ name: 'tools__add', arguments: { a: 20, b: 22 } })).content[0].text, '42');
+  const m = mark();
+  const hdr = { ...bearer(tok), 'mcp-session-id': transport.sessionId, 'mcp-protocol-version': '2025-06-18' };
+  const call = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'notes__note', arguments: { text: 'x' } } };
+  const r = await post(scopedUrl(), call, hdr);
+  assert.equal(r.status, 403);
+  assert.equal(r.headers.get('www-authenticate'), challenge('mcp:access notes:write'));
+  assert.equal(r.json.error, 'insufficient_scope');
+  // The name as JSON escapes spell it is the same tool.
+  const escaped = JSON.stringify(call).replace('notes__note', 'notes\\u005f_note');
+  assert.equal((await post(scopedUrl(), escaped, hdr)).status, 403);
+  assert.equal(since(m).length, 0, 'the refused call never reached the notes server');
+  // The SDK client's call of it fails as well; its session goes on serving what the token allows.
+  await assert.rejects(client.callTool({ name: 'notes__note', arguments: { text: 'x' } }));
+  assert.equal((await client.callTool({ name: 'tools__add', arguments: { a: 1, b: 2 } })).content[0].text, '3');
+  await client.close();
+  // Only the route scope: both tools hidden; an unguarded method still works.
+  const { client: c2 } = await connect(scopedUrl(), bearer(scopedToken({ scope: 'mcp:access' })));
+  assert.deepEqual((await c2.listTools()).tools, []);
+  await c2.ping();
+  await c2.close();
+});
+
+test('authorization.tools: a token with every scope lists and calls both tools; "scp" arrays count like "scope"', async () => {
+  for (const over of [{ scope: 'notes:write mcp:access tools:add' }, { scope: undefined, scp: ['mcp:access', 'tools:add', 'notes:write'] }]) {
+    const { client } = await connect(scopedUrl(), bearer(scopedToken(over)));
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['notes__note', 'tools__add'], JSON.stringify(over));
+    assert.equal((await client.callTool({ name: 'tools__add', arguments: { a: 40, b: 2 } })).content[0].text, '42');
+    assert.equal((await client.callTool({ name: 'notes__note', arguments: { text: 'scp' } })).content[0].text, 'noted: scp');
+    await client.close();
+  }
+  // scp with only some of them filters the list the same way.
+  const { client } = await connect(scopedUrl(), bearer(scopedToken({ scp: ['mcp:access', 'notes:write'] })));
+  assert.deepEqual((await client.listTools()).tools.map((t) => t.name), ['notes__note']);
+  await client.close();
+});
+
+test('authorization.tools with a 2025-03-26 batch: a member needing a missing scope makes the whole batch a 403', async () => {
+  const init = { ...INIT, params: { ...INIT.params, protocolVersion: '2025-03-26' } };
+  const full = scopedToken({ scope: 'mcp:access tools:add notes:write' });
+  const r0 = await post(scopedUrl(), init, bearer(full));
+  assert.equal(r0.status, 200);
+  const sid = r0.headers.get('mcp-session-id');
+  const weak = scopedToken({ scope: 'mcp:access tools:add' });
+  const hdr = (t) => ({ ...bearer(t), 'mcp-session-id': sid, 'mcp-protocol-version': '2025-03-26' });
+  assert.equal((await post(scopedUrl(), { jsonrpc: '2.0', method: 'notifications/initialized' }, hdr(full))).status, 202);
+  const batch = [
+    { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+    { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'tools__add', arguments: { a: 1, b: 1 } } },
+    { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'notes__note', arguments: { text: 'b' } } },
+  ];
+  const m = mark();
+  const refused = await post(scopedUrl(), batch, hdr(weak));
+  assert.equal(refused.status, 403);
+  assert.equal(refused.headers.get('www-authenticate'), challenge('mcp:access tools:add notes:write'));
+  assert.equal(since(m).length, 0, 'no member ran');
+  // Without the member that needs notes:write, the weaker token's batch runs; its list is filtered.
+  const ok = await post(scopedUrl(), batch.slice(0, 2), hdr(weak));
+  assert.equal(ok.status, 200);
+  const byId = Object.fromEntries(ok.json.map((x) => [x.id, x]));
+  assert.deepEqual(byId[1].result.tools.map((t) => t.name), ['tools__add']);
+  assert.equal(byId[2].result.content[0].text, '2');
+  const all = await post(scopedUrl(), batch, hdr(full));
+  assert.equal(all.status, 200);
+  assert.equal(all.json.length, 3);
+  assert.equal(all.json.find((x) => x.id === 3).result.content[0].text, 'noted: b');
 });
 
 // ---------------------------------------------------------------------------- apiKeyAuth
@@ -682,7 +810,7 @@ test('key rotation: an unknown kid is refused without hammering the IdP, then ac
 });
 
 test('gateways exit 0 on SIGTERM with no sanitizer report and no secret on stderr', async () => {
-  for (const g of [gw, gwLocal, gwDisco]) {
+  for (const g of [gw, gwLocal, gwDisco, gwScoped]) {
     const ex = await g.stop({ timeoutMs: T(10_000) });
     assert.equal(ex.code, 0);
     assertNoSanitizerReport(g);

@@ -727,6 +727,158 @@ static void test_mcp_route(void **state)
     gw_buf_free(&notices);
 }
 
+/* securityPolicy.authorization (aigw extension): required scopes for the route and per tool. */
+static void test_mcp_authorization(void **state)
+{
+    (void)state;
+#define AUTHZ_BACKENDS                                                                                     \
+    "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: Backend\nmetadata: {name: weather}\n"          \
+    "spec: {endpoints: [{fqdn: {hostname: w.example, port: 80}}]}\n"                                       \
+    "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: Backend\nmetadata: {name: admin}\n"            \
+    "spec: {endpoints: [{fqdn: {hostname: a.example, port: 80}}]}\n"
+#define AUTHZ_ROUTE(name)                                                                                  \
+    "apiVersion: aigateway.envoyproxy.io/v1alpha1\nkind: MCPRoute\nmetadata: {name: " name "}\n"           \
+    "spec:\n"                                                                                              \
+    "  parentRefs: [{name: gw}]\n"                                                                         \
+    "  backendRefs:\n"                                                                                     \
+    "    - {name: weather, kind: Backend, group: gateway.envoyproxy.io}\n"                                 \
+    "    - {name: admin, kind: Backend, group: gateway.envoyproxy.io}\n"
+#define AUTHZ_OAUTH "    oauth: {issuer: https://i.example, protectedResourceMetadata: {resource: https://r.example/mcp}}\n"
+    static const char yaml[] = AUTHZ_ROUTE("m")
+        "  securityPolicy:\n" AUTHZ_OAUTH
+        "    authorization:\n"
+        "      requiredScopes: [\"mcp:access\", profile]\n"
+        "      tools:\n"
+        "        - name: weather__get_forecast\n"
+        "          scopes: [\"weather:read\"]\n"
+        "        - nameRegex: \"^admin__\"\n"
+        "          scopes: [\"admin:all\", \"mcp:admin\"]\n" AUTHZ_BACKENDS;
+    gw_config_t *c = load_ok(yaml);
+    const gw_mcp_authorization_t *z = c->mcp_routes[0].authorization;
+    assert_non_null(z);
+    assert_int_equal(z->n_required_scopes, 2);
+    assert_string_equal(z->required_scopes[0], "mcp:access");
+    assert_string_equal(z->required_scopes[1], "profile");
+    assert_int_equal(z->n_tools, 2);
+    assert_string_equal(z->tools[0].name, "weather__get_forecast");
+    assert_null(z->tools[0].name_regex);
+    assert_int_equal(z->tools[0].n_scopes, 1);
+    assert_string_equal(z->tools[0].scopes[0], "weather:read");
+    assert_null(z->tools[1].name);
+    assert_string_equal(z->tools[1].name_regex, "^admin__");
+    assert_int_equal(z->tools[1].n_scopes, 2);
+    assert_string_equal(z->tools[1].scopes[1], "mcp:admin");
+    /* exact names are exact; patterns are unanchored like includeRegex, anchored by ^ here */
+    assert_true(gw_mcp_tool_rule_matches(&z->tools[0], GW_STR("weather__get_forecast")));
+    assert_false(gw_mcp_tool_rule_matches(&z->tools[0], GW_STR("weather__get_forecast2")));
+    assert_false(gw_mcp_tool_rule_matches(&z->tools[0], GW_STR("get_forecast")));
+    assert_true(gw_mcp_tool_rule_matches(&z->tools[1], GW_STR("admin__drop_all")));
+    assert_false(gw_mcp_tool_rule_matches(&z->tools[1], GW_STR("weather__admin__x")));
+    gw_config_unref(c);
+
+    /* Without authorization the route has none; requiredScopes alone or tools alone is enough. */
+    static const char only_required[] = AUTHZ_ROUTE("m")
+        "  securityPolicy:\n" AUTHZ_OAUTH "    authorization: {requiredScopes: [a]}\n" AUTHZ_BACKENDS;
+    c = load_ok(only_required);
+    assert_int_equal(c->mcp_routes[0].authorization->n_required_scopes, 1);
+    assert_int_equal(c->mcp_routes[0].authorization->n_tools, 0);
+    gw_config_unref(c);
+    static const char none[] = AUTHZ_ROUTE("m") "  securityPolicy:\n" AUTHZ_OAUTH AUTHZ_BACKENDS;
+    c = load_ok(none);
+    assert_null(c->mcp_routes[0].authorization);
+    gw_config_unref(c);
+
+    /* What is refused, each at its node. */
+    char many[4096];
+    int off = snprintf(many, sizeof(many), "%s", "[");
+    for (int i = 0; i < 33; i++)
+        off += snprintf(many + off, sizeof(many) - (size_t)off, "%ss%d", i ? ", " : "", i);
+    snprintf(many + off, sizeof(many) - (size_t)off, "]");
+    char bad[8192];
+    snprintf(bad, sizeof(bad),
+             AUTHZ_ROUTE("noauth") "  securityPolicy:\n    authorization: {requiredScopes: [x]}\n"
+             "---\n" AUTHZ_ROUTE("bad") "  path: /bad\n"
+             "  securityPolicy:\n"
+             "    oauth: {issuer: https://i2.example, protectedResourceMetadata: {resource: https://r.example/bad}}\n"
+             "    authorization:\n"
+             "      requiredScopes: [\"\", \"two words\", 'q\"uote']\n"
+             "      tools:\n"
+             "        - {name: both, nameRegex: both, scopes: [s]}\n"
+             "        - {scopes: [s]}\n"
+             "        - {name: noscopes}\n"
+             "        - {name: emptyscopes, scopes: []}\n"
+             "        - {nameRegex: \"(\", scopes: [s]}\n"
+             "        - {name: toomany, scopes: %s}\n"
+             "---\n" AUTHZ_ROUTE("empty") "  path: /empty\n"
+             "  securityPolicy:\n"
+             "    authorization: {}\n" AUTHZ_BACKENDS,
+             many);
+    gw_buf_t errors, notices;
+    gw_buf_init(&errors, 1 << 16);
+    gw_buf_init(&notices, 1 << 16);
+    assert_null(load(bad, &errors, NULL));
+    const char *e = gw_buf_cstr(&errors);
+    assert_line(e, bad, "{requiredScopes: [x]}",
+                "MCPRoute default/noauth: spec.securityPolicy.authorization needs spec.securityPolicy.oauth: the scopes "
+                "are those of its access tokens");
+    assert_line(e, bad, "\"\", \"two", "MCPRoute default/bad: spec.securityPolicy.authorization.requiredScopes[0] must be "
+                "a non-empty string");
+    assert_line(e, bad, "\"two words\"", "MCPRoute default/bad: spec.securityPolicy.authorization.requiredScopes[1]: "
+                "\"two words\" is not a scope token (no space, quote, backslash or control character)");
+    assert_line(e, bad, "'q\"uote'", "MCPRoute default/bad: spec.securityPolicy.authorization.requiredScopes[2]: "
+                "\"q\"uote\" is not a scope token (no space, quote, backslash or control character)");
+    assert_line(e, bad, "{name: both", "MCPRoute default/bad: spec.securityPolicy.authorization.tools[0]: exactly one "
+                "of name or nameRegex must be specified");
+    assert_line(e, bad, "{scopes: [s]}", "MCPRoute default/bad: spec.securityPolicy.authorization.tools[1]: exactly "
+                "one of name or nameRegex must be specified");
+    assert_line(e, bad, "{name: noscopes}", "MCPRoute default/bad: spec.securityPolicy.authorization.tools[2].scopes is "
+                "required");
+    assert_line(e, bad, "[]}\n", "MCPRoute default/bad: spec.securityPolicy.authorization.tools[3].scopes in body "
+                "should have at least 1 items");
+    assert_line(e, bad, "\"(\"", "MCPRoute default/bad: spec.securityPolicy.authorization.tools[4].nameRegex: bad "
+                "regular expression (: missing closing parenthesis at offset 1");
+    assert_line(e, bad, "[s0,", "MCPRoute default/bad: spec.securityPolicy.authorization.tools[5].scopes: Too many: "
+                "33: must have at most 32 items");
+    assert_line(e, bad, "{}\n", "MCPRoute default/empty: spec.securityPolicy.authorization: at least one of "
+                "requiredScopes or tools must be specified");
+    assert_line(e, bad, "{}\n", "MCPRoute default/empty: spec.securityPolicy.authorization needs "
+                "spec.securityPolicy.oauth: the scopes are those of its access tokens");
+
+    /* More than 32 tool rules. */
+    char rules[8192];
+    off = snprintf(rules, sizeof(rules), "%s", AUTHZ_ROUTE("m") "  securityPolicy:\n" AUTHZ_OAUTH
+                   "    authorization:\n      tools:\n");
+    for (int i = 0; i < 33; i++)
+        off += snprintf(rules + off, sizeof(rules) - (size_t)off, "        - {name: t%d, scopes: [s]}\n", i);
+    snprintf(rules + off, sizeof(rules) - (size_t)off, "%s", AUTHZ_BACKENDS);
+    assert_null(load(rules, &errors, NULL));
+    assert_line(gw_buf_cstr(&errors), rules, "- {name: t0,", "MCPRoute default/m: spec.securityPolicy.authorization.tools: "
+                "Too many: 33: must have at most 32 items");
+
+    /* One backend: a prefixed rule name is told about (the tools are exposed unprefixed). */
+    static const char single[] =
+        "apiVersion: aigateway.envoyproxy.io/v1alpha1\nkind: MCPRoute\nmetadata: {name: one}\n"
+        "spec:\n"
+        "  parentRefs: [{name: gw}]\n"
+        "  backendRefs: [{name: weather, kind: Backend, group: gateway.envoyproxy.io}]\n"
+        "  securityPolicy:\n" AUTHZ_OAUTH
+        "    authorization: {tools: [{name: weather__get_forecast, scopes: [w]}, {name: get_forecast, scopes: [w]}]}\n"
+        AUTHZ_BACKENDS;
+    c = load(single, &errors, &notices);
+    assert_non_null(c);
+    assert_line(gw_buf_cstr(&notices), single, "{name: weather__get_forecast",
+                "notice: MCPRoute default/one: spec.securityPolicy.authorization.tools[0].name weather__get_forecast: a "
+                "route with one backend exposes its tools without the \"weather__\" prefix, so this rule only matches a "
+                "tool named so upstream");
+    assert_null(strstr(gw_buf_cstr(&notices), "tools[1].name"));
+    gw_config_unref(c);
+    gw_buf_free(&errors);
+    gw_buf_free(&notices);
+#undef AUTHZ_BACKENDS
+#undef AUTHZ_ROUTE
+#undef AUTHZ_OAUTH
+}
+
 /* ---- BackendSecurityPolicy CEL and the credential types ---- */
 
 static void test_security_policy_rules(void **state)
@@ -938,6 +1090,7 @@ int main(void)
         cmocka_unit_test(test_backend_traffic_policy),
         cmocka_unit_test(test_reference_grant),
         cmocka_unit_test(test_mcp_route),
+        cmocka_unit_test(test_mcp_authorization),
         cmocka_unit_test(test_security_policy_rules),
         cmocka_unit_test(test_route_rules),
         cmocka_unit_test(test_notices_validate_and_order),
