@@ -1,13 +1,22 @@
 /* Incremental HTTP/1.1 response parser without I/O: fed bytes in any split, it reports the final
  * status and headers (1xx interim responses skipped) and the de-chunked body, and tells where the
- * response ends. The upstream client drives it per connection; the fuzz harness drives it alone. */
+ * response ends. The upstream client drives it per connection; the fuzz harness drives it alone.
+ * Hand-written over net/http_parse (it replaced http-parser on the hot path).
+ *
+ * What is accepted: a status line "HTTP/1." DIGIT SP 3DIGIT [SP reason] (a reason without control
+ * bytes but HTAB); field lines as gw_http_parse_fields says; lines ending in CRLF or a bare LF;
+ * empty lines before the status line are skipped. 101 and statuses below 100 are refused; other
+ * 1xx heads are skipped. Framing: no body after HEAD (gw_http_resp_expect_no_body), 1xx, 204 or 304
+ * whatever the headers say; else Transfer-Encoding exactly "chunked", or Content-Length (one field,
+ * 1*DIGIT), or the body runs until the connection closes. Content-Length with Transfer-Encoding,
+ * duplicate Content-Length and any other transfer coding are refused (GW_EINVAL). Trailers are
+ * checked, counted with the head against max_head and GW_HTTP_MAX_HEADERS, and dropped. */
 #ifndef GW_NET_HTTP_RESPONSE_H
 #define GW_NET_HTTP_RESPONSE_H
 
 #include "core/buf.h"
 #include "net/http.h"
-
-#include <http_parser.h>
+#include "net/http_parse.h"
 
 typedef struct {
     /* The final (status >= 200) head. Slices are valid only during the call. Anything but GW_OK
@@ -18,32 +27,30 @@ typedef struct {
     int (*on_body)(void *ud, const char *p, size_t n);
 } gw_http_resp_cbs_t;
 
+/* All state lives inline (no allocation but the buffer for a head split across reads, whose
+ * capacity is kept across responses on the same connection). Treat the fields as private. */
 typedef struct {
-    uint32_t name_off, name_len;
-    uint32_t value_off, value_len;
-} gw_http_resp_span_t;
-
-/* All state lives inline (no allocation but the head buffer, whose capacity is kept across
- * responses on the same connection). Treat the fields as private. */
-typedef struct {
-    http_parser hp;
     const gw_http_resp_cbs_t *cbs;
     void *ud;
-    gw_buf_t head; /* header names and values of the head being parsed */
-    gw_http_resp_span_t spans[GW_HTTP_MAX_HEADERS];
-    gw_http_header_t headers[GW_HTTP_MAX_HEADERS];
-    size_t n_headers;
+    gw_buf_t head;      /* a head that arrived in pieces, from its first byte */
     size_t max_head;    /* cap on the bytes of all heads of one response, 1xx included */
     size_t head_bytes;  /* head bytes consumed so far */
+    uint64_t remaining; /* Content-Length body bytes still to come */
     const char *detail; /* static description of the failure */
     int state;
     int err;
-    bool last_was_field;
-    bool interim;
-    bool head_ready; /* http-parser paused at the end of a head */
+    int status;
+    uint32_t line_pos; /* the first line of the current head not parsed yet */
+    uint8_t http_minor;
+    bool start_done; /* the status line of the current head is parsed */
     bool started;
     bool keep_alive;
     bool no_body;
+    size_t n_fields;
+    size_t n_cand; /* fields that may be framing fields (gw_http_parse_fields) */
+    gw_http_chunked_t chunked;
+    uint8_t cand[GW_HTTP_MAX_HEADERS];
+    gw_http_header_t headers[GW_HTTP_MAX_HEADERS]; /* slices of the head being parsed */
 } gw_http_resp_t;
 
 /* Once per connection; max_head bounds status line plus headers (0: 64 KiB). */
