@@ -1,4 +1,4 @@
-/* HTTP/1.1 server connections on libuv + http-parser (see http_server.h). Requests are parsed
+/* HTTP/1.1 server connections on libuv and net/http_request_parser (see http_server.h). Requests are parsed
  * from a loop-wide read buffer; bytes that arrive while a request is being answered (pipelining)
  * wait in the connection's input buffer and are parsed when the response ends. On a TLS listener
  * the socket carries ciphertext: reads are decrypted into the same input buffer and writes are

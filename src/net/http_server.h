@@ -1,7 +1,8 @@
-/* The HTTP/1.1 server side: one gw_http_conn_t per accepted client connection, parsed with
- * http-parser. It delivers complete requests (head + body, buffered up to a cap) to a handler
- * and gives the handler a streaming response writer with backpressure. Keep-alive, pipelining
- * (requests answered one at a time, in order), chunked request bodies, Expect: 100-continue,
+/* The HTTP/1.1 server side: one gw_http_conn_t per accepted client connection, parsed with the
+ * project's own parser (net/http_request_parser.h). It delivers complete requests (head + body,
+ * buffered up to a cap) to a handler and gives the handler a streaming response writer with
+ * backpressure. Keep-alive, pipelining (requests answered one at a time, in order), chunked
+ * request bodies, Expect: 100-continue,
  * limits (431 for the head, 413 for the body), a header read timeout and optional TLS
  * termination (TLS 1.2 and 1.3, ALPN http/1.1) live here. No knowledge of AI. Everything runs on
  * the owning loop's thread. */
