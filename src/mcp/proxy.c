@@ -2183,26 +2183,36 @@ static void handle_batch(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c,
     batch_next(b);
 }
 
-static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route)
+/* Opens the client's Mcp-Session-Id for a GET or DELETE: false after answering 400 (no id) or
+ * 404 (unknown, tampered, expired, or bound to another subject). */
+static bool open_session_or_refuse(gw_gateway_t *g, gw_http_req_t *req, obs_t *o, const caller_t *c,
+                                   const gw_mcp_route_t *route, gw_mcp_session_t *s)
 {
-    obs_t o = obs_request(req, false, GW_MCP_OK); /* the session (hashed) in the access log */
     gw_str_t sid = gw_http_header_find(req->headers, req->n_headers, GW_STR("mcp-session-id"));
     if (sid.base == NULL || sid.len == 0) {
-        refuse(g, req, &o, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required");
-        return;
+        refuse(g, req, o, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required");
+        return false;
     }
     pthread_once(&default_once, default_keyring);
-    gw_mcp_session_t s;
     gw_mcp_session_expect_t exp = {
         .route = gw_str_c(route->name),
         .subject = c->binding,
         .now = (int64_t)time(NULL),
         .max_age = GW_MCP_SESSION_MAX_AGE_S,
     };
-    if (gw_mcp_session_open(keyring, sid, &exp, &s) != GW_OK) {
-        refuse(g, req, &o, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
-        return;
+    if (gw_mcp_session_open(keyring, sid, &exp, s) != GW_OK) {
+        refuse(g, req, o, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
+        return false;
     }
+    return true;
+}
+
+static void handle_delete(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, const gw_mcp_route_t *route)
+{
+    obs_t o = obs_request(req, false, GW_MCP_OK); /* the session (hashed) in the access log */
+    gw_mcp_session_t s;
+    if (!open_session_or_refuse(g, req, &o, c, route, &s))
+        return;
     mcp_req_t *r = req_new(g, req, c, route, OP_DELETE);
     legs_from_session(r, &s);
     gw_mcp_session_free(&s);
@@ -2237,22 +2247,9 @@ static void handle_get(gw_gateway_t *g, gw_http_req_t *req, const caller_t *c, c
         refuse(g, req, &o, 406, GW_JSONRPC_SERVER_ERROR, "Not Acceptable: Accept must list text/event-stream");
         return;
     }
-    gw_str_t sid = gw_http_header_find(req->headers, req->n_headers, GW_STR("mcp-session-id"));
-    if (sid.base == NULL || sid.len == 0) {
-        refuse(g, req, &o, 400, GW_JSONRPC_SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required");
-        return;
-    }
     gw_mcp_session_t s;
-    gw_mcp_session_expect_t exp = {
-        .route = gw_str_c(route->name),
-        .subject = c->binding,
-        .now = (int64_t)time(NULL),
-        .max_age = GW_MCP_SESSION_MAX_AGE_S,
-    };
-    if (gw_mcp_session_open(keyring, sid, &exp, &s) != GW_OK) {
-        refuse(g, req, &o, 404, GW_JSONRPC_SERVER_ERROR, "Session not found");
+    if (!open_session_or_refuse(g, req, &o, c, route, &s))
         return;
-    }
     mcp_req_t *r = req_new(g, req, c, route, OP_STREAM);
     legs_from_session(r, &s);
     gw_mcp_session_free(&s);
