@@ -20,7 +20,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all deps run test test-unit test-e2e test-asan test-fuzz bench bench-mcp clean asan fuzz format
+.PHONY: all deps run test test-unit test-e2e test-asan test-fuzz fuzz-explore bench bench-mcp clean asan fuzz format
 
 all: $(BUILD)/aigw
 
@@ -58,6 +58,11 @@ fuzz:
 	    echo "clang $$f"; \
 	    clang -O1 -g -std=gnu11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined -o build-fuzz/fuzz/$$n $$f \
 	        build-fuzz/libaigw.a $(LDLIBS) || exit 1; done
+
+# Long fuzz runs with random seeds (AIGW_FUZZ_SECONDS each, default 300; FUZZ=name for one
+# harness). The corpus grows in build-fuzz/corpus; findings are written to build-fuzz/findings.
+fuzz-explore: fuzz
+	@sh scripts/fuzz-explore.sh $(FUZZ)
 
 run: deps all
 	./$(BUILD)/aigw run $(ARGS)

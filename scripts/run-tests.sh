@@ -89,6 +89,8 @@ if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
         for h in build-fuzz/fuzz/fuzz_*; do
             n=$(basename "$h"); corpus=tests/fuzz/corpus/${n#fuzz_}
             work=$(mktemp -d); [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
+            # Short runs from the checked-in corpus (past findings included); long runs with random
+            # seeds are make fuzz-explore. A finding prints its input as base64 below.
             if "$h" -max_total_time="${AIGW_FUZZ_SECONDS:-10}" -rss_limit_mb=2048 -print_final_stats=0 "$work" \
                 >/tmp/aigw-$n.log 2>&1; then
                 passed=$((passed + 1)); echo "  fuzz $n: ok"
