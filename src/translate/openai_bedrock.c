@@ -29,89 +29,9 @@
  * every scanner here is bounds-checked and gives GW_EINVAL rather than reading outside.
  */
 
-static const char *skip_ws(const char *p, const char *end)
+static bool json_ws(char c)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* p at an opening quote; the byte after the closing quote, or NULL. */
-static const char *skip_string(const char *p, const char *end)
-{
-    for (p++; p < end; p++) {
-        if (*p == '\\')
-            p++;
-        else if (*p == '"')
-            return p + 1;
-    }
-    return NULL;
-}
-
-/* p at the first byte of a value; the byte after it, or NULL. */
-static const char *skip_value(const char *p, const char *end)
-{
-    if (p >= end)
-        return NULL;
-    if (*p == '"')
-        return skip_string(p, end);
-    if (*p == '{' || *p == '[') {
-        size_t depth = 0;
-        while (p < end) {
-            char c = *p;
-            if (c == '"') {
-                if ((p = skip_string(p, end)) == NULL)
-                    return NULL;
-                continue;
-            }
-            if (c == '{' || c == '[')
-                depth++;
-            else if ((c == '}' || c == ']') && --depth == 0)
-                return p + 1;
-            p++;
-        }
-        return NULL;
-    }
-    const char *s = p;
-    while (p < end && *p != ',' && *p != ']' && *p != '}' && *p != ' ' && *p != '\n' && *p != '\r' && *p != '\t' &&
-           *p != ':' && *p != '"' && *p != '[' && *p != '{')
-        p++;
-    return p == s ? NULL : p;
-}
-
-/* Iterates the elements of the raw array arr, like gw_json_object_next does for objects. */
-static int array_next(gw_str_t arr, size_t *pos, gw_str_t *val)
-{
-    if (arr.base == NULL || *pos > arr.len)
-        return GW_EINVAL;
-    const char *b = arr.base, *end = b + arr.len, *q;
-    if (*pos == 0) {
-        q = skip_ws(b, end);
-        if (q >= end || *q != '[')
-            return GW_EINVAL;
-        q = skip_ws(q + 1, end);
-        if (q < end && *q == ']') {
-            *pos = (size_t)(q + 1 - b);
-            return GW_DONE;
-        }
-    } else {
-        q = skip_ws(b + *pos, end);
-        if (q >= end)
-            return GW_EINVAL;
-        if (*q == ']') {
-            *pos = (size_t)(q + 1 - b);
-            return GW_DONE;
-        }
-        if (*q != ',')
-            return GW_EINVAL;
-        q = skip_ws(q + 1, end);
-    }
-    const char *v = skip_value(q, end);
-    if (v == NULL)
-        return GW_EINVAL;
-    *val = gw_str(q, (size_t)(v - q));
-    *pos = (size_t)(v - b);
-    return GW_OK;
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
 /* Member `key` of the raw object obj; GW_STR_NULL when absent or obj is not an object. */
@@ -565,7 +485,7 @@ static int content_blocks(req_ctx_t *c, gw_str_t content, cJSON *blocks, parts_k
     size_t pos = 0;
     gw_str_t part;
     int rc;
-    while ((rc = array_next(content, &pos, &part)) == GW_OK) {
+    while ((rc = gw_json_array_next(content, &pos, &part)) == GW_OK) {
         gw_str_t type = member(part, "type");
         if (string_is(type, "text")) {
             add_text_block(blocks, member(part, "text"));
@@ -643,8 +563,9 @@ static int tool_use_block(req_ctx_t *c, gw_str_t call, cJSON *blocks)
     if (is_type(args, GW_JSON_STRING)) {
         string_value(args, &c->s);
         const char *p = c->s.data ? c->s.data : "", *end = p + c->s.len;
-        p = skip_ws(p, end);
-        while (end > p && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\t'))
+        while (p < end && json_ws(*p))
+            p++;
+        while (end > p && json_ws(end[-1]))
             end--;
         if (p == end) {
             input = new_object();
@@ -679,10 +600,10 @@ static int assistant_turn(req_ctx_t *c, gw_str_t msg)
     /* Reasoning first: Anthropic models require the thinking blocks at the start of the turn. A
      * bare reasoning_content string is not sent back: without its signature Claude rejects it. */
     if (is_type(thinking, GW_JSON_ARRAY)) {
-        for (pos = 0; (rc = array_next(thinking, &pos, &item)) == GW_OK;)
+        for (pos = 0; (rc = gw_json_array_next(thinking, &pos, &item)) == GW_OK;)
             reasoning_block(item, blocks);
     } else if (is_type(content, GW_JSON_ARRAY)) {
-        for (pos = 0; (rc = array_next(content, &pos, &item)) == GW_OK;) {
+        for (pos = 0; (rc = gw_json_array_next(content, &pos, &item)) == GW_OK;) {
             gw_str_t type = member(item, "type");
             if (string_is(type, "thinking") || string_is(type, "redacted_thinking"))
                 reasoning_block(item, blocks);
@@ -693,7 +614,7 @@ static int assistant_turn(req_ctx_t *c, gw_str_t msg)
     if (is_type(content, GW_JSON_STRING)) {
         add_text_block(blocks, content);
     } else if (is_type(content, GW_JSON_ARRAY)) {
-        for (pos = 0; (rc = array_next(content, &pos, &item)) == GW_OK;) {
+        for (pos = 0; (rc = gw_json_array_next(content, &pos, &item)) == GW_OK;) {
             gw_str_t type = member(item, "type");
             if (string_is(type, "text"))
                 add_text_block(blocks, member(item, "text"));
@@ -711,7 +632,7 @@ static int assistant_turn(req_ctx_t *c, gw_str_t msg)
     }
     gw_str_t calls = member(msg, "tool_calls");
     if (is_type(calls, GW_JSON_ARRAY)) {
-        for (pos = 0; (rc = array_next(calls, &pos, &item)) == GW_OK;)
+        for (pos = 0; (rc = gw_json_array_next(calls, &pos, &item)) == GW_OK;)
             if (tool_use_block(c, item, blocks) != GW_OK)
                 goto bad;
         if (rc != GW_DONE)
@@ -769,7 +690,7 @@ static int messages(req_ctx_t *c, gw_str_t msgs)
     size_t pos = 0;
     gw_str_t msg;
     int rc;
-    while ((rc = array_next(msgs, &pos, &msg)) == GW_OK) {
+    while ((rc = gw_json_array_next(msgs, &pos, &msg)) == GW_OK) {
         gw_str_t role = member(msg, "role");
         if (string_is(role, "system") || string_is(role, "developer")) {
             size_t before = (size_t)cJSON_GetArraySize(c->system);
@@ -812,7 +733,7 @@ static int tool_config(req_ctx_t *c, gw_str_t tools, gw_str_t choice, cJSON *roo
     size_t pos = 0;
     gw_str_t tool;
     int rc;
-    while ((rc = array_next(tools, &pos, &tool)) == GW_OK) {
+    while ((rc = gw_json_array_next(tools, &pos, &tool)) == GW_OK) {
         gw_str_t fn = member(tool, "function"), name = member(fn, "name");
         if (!string_is(member(tool, "type"), "function") || !is_type(name, GW_JSON_STRING)) {
             c->err = "Bedrock supports only function tools with a name";
@@ -963,7 +884,7 @@ static int build_converse(bedrock_tr_t *bt, gw_str_t body, cJSON *root, req_ctx_
         size_t p2 = 0;
         gw_str_t s;
         cJSON *arr = new_array();
-        while ((rc = array_next(stop, &p2, &s)) == GW_OK) {
+        while ((rc = gw_json_array_next(stop, &p2, &s)) == GW_OK) {
             if (!is_type(s, GW_JSON_STRING)) {
                 rc = GW_EINVAL;
                 break;
@@ -1181,7 +1102,7 @@ static void translate_body(bedrock_tr_t *bt, gw_str_t body, gw_buf_t *out)
     bool has_text = false, has_reasoning = false;
     size_t pos = 0;
     gw_str_t block;
-    while (is_type(content, GW_JSON_ARRAY) && array_next(content, &pos, &block) == GW_OK) {
+    while (is_type(content, GW_JSON_ARRAY) && gw_json_array_next(content, &pos, &block) == GW_OK) {
         gw_str_t v;
         if (is_type(v = member(block, "text"), GW_JSON_STRING)) {
             lenient_unescape(v, &text);
