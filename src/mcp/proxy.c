@@ -769,6 +769,129 @@ static void write_event(mcp_req_t *r, gw_str_t json)
 
 static bool prefixed(const mcp_req_t *r);
 
+/* ---- resource URIs in backend messages -------------------------------------------------------
+ * On a route whose names are prefixed, a URI a backend hands the client must name the backend
+ * the way resources/list does ("<backend>+<uri>"), or the client could not read it back through
+ * the gateway. The prefix goes in right after each URI string's opening quote, so no other byte
+ * of the message changes (the string's own escapes included). */
+
+typedef struct {
+    size_t *at; /* offsets into the message just past a URI string's opening quote, ascending */
+    size_t n, cap;
+} uri_marks_t;
+
+static void mark_uri(uri_marks_t *m, gw_str_t doc, gw_str_t raw)
+{
+    if (gw_json_type(raw) != GW_JSON_STRING)
+        return;
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 4;
+        m->at = gw_realloc(m->at, m->cap * sizeof(*m->at));
+    }
+    m->at[m->n++] = (size_t)(raw.base - doc.base) + 1;
+}
+
+static void mark_member_uri(uri_marks_t *m, gw_str_t doc, gw_str_t obj)
+{
+    gw_str_t v;
+    if (gw_json_type(obj) == GW_JSON_OBJECT && gw_json_object_get(obj, GW_STR("uri"), &v) == GW_OK)
+        mark_uri(m, doc, v);
+}
+
+/* A content block (a tools/call content[] item, a prompt message's content): a resource_link's
+ * uri, an embedded resource's resource.uri. */
+static void mark_content(uri_marks_t *m, gw_str_t doc, gw_str_t block)
+{
+    gw_str_t type, res;
+    if (gw_json_type(block) != GW_JSON_OBJECT || gw_json_object_get(block, GW_STR("type"), &type) != GW_OK ||
+        gw_json_type(type) != GW_JSON_STRING)
+        return;
+    if (gw_json_key_eq(type, GW_STR("resource_link")))
+        mark_member_uri(m, doc, block);
+    else if (gw_json_key_eq(type, GW_STR("resource")) && gw_json_object_get(block, GW_STR("resource"), &res) == GW_OK)
+        mark_member_uri(m, doc, res);
+}
+
+/* The URIs a routed call's result hands out: tools/call content[], prompts/get messages[].content,
+ * resources/read contents[].uri. A tool's structuredContent is its own data, described by its own
+ * output schema: left as it is. result: the result object inside doc (validated). */
+static void mark_result_uris(uri_marks_t *m, gw_str_t method, gw_str_t doc, gw_str_t result)
+{
+    enum { CONTENT, MESSAGES, CONTENTS } kind;
+    gw_str_t key;
+    if (gw_str_eq_lit(method, "tools/call")) {
+        kind = CONTENT;
+        key = GW_STR("content");
+    } else if (gw_str_eq_lit(method, "prompts/get")) {
+        kind = MESSAGES;
+        key = GW_STR("messages");
+    } else if (gw_str_eq_lit(method, "resources/read")) {
+        kind = CONTENTS;
+        key = GW_STR("contents");
+    } else {
+        return;
+    }
+    gw_str_t arr, el, c;
+    if (gw_json_type(result) != GW_JSON_OBJECT || gw_json_object_get(result, key, &arr) != GW_OK ||
+        gw_json_type(arr) != GW_JSON_ARRAY)
+        return;
+    size_t pos = 0;
+    while (gw_json_array_next(arr, &pos, &el) == GW_OK) {
+        if (kind == CONTENT)
+            mark_content(m, doc, el);
+        else if (kind == CONTENTS)
+            mark_member_uri(m, doc, el);
+        else if (gw_json_type(el) == GW_JSON_OBJECT && gw_json_object_get(el, GW_STR("content"), &c) == GW_OK)
+            mark_content(m, doc, c);
+    }
+}
+
+/* Appends doc with "<backend>+" inserted at every mark and, when new_id is not empty, the
+ * JSON-RPC id slice (inside doc, outside every URI string) replaced by new_id. GW_OK, GW_EINVAL
+ * for marks out of order or out of doc, GW_TOOBIG past out's cap; out is unchanged on failure. */
+static int write_marked(gw_str_t doc, const uri_marks_t *m, const char *backend, gw_str_t id, gw_str_t new_id,
+                        gw_buf_t *out)
+{
+    gw_buf_t name, prefix;
+    gw_buf_init(&name, GW_BUF_UNLIMITED);
+    gw_buf_init(&prefix, GW_BUF_UNLIMITED);
+    gw_buf_append(&name, backend, strlen(backend));
+    gw_buf_append_byte(&name, '+');
+    int rc = gw_json_append_string(&prefix, name.data, name.len); /* escaped, between its quotes */
+    gw_str_t ins = gw_str(prefix.data + 1, prefix.len >= 2 ? prefix.len - 2 : 0);
+    size_t len0 = out->len;
+    bool id_left = new_id.len > 0;
+    size_t id_at = id_left ? (size_t)(id.base - doc.base) : 0;
+    size_t cur = 0;
+    for (size_t k = 0; rc == GW_OK && k <= m->n; k++) {
+        size_t at = k < m->n ? m->at[k] : doc.len;
+        if (id_left && id_at <= at) {
+            if (id_at < cur || id_at + id.len > at) {
+                rc = GW_EINVAL;
+                break;
+            }
+            rc = gw_buf_append(out, doc.base + cur, id_at - cur);
+            if (rc == GW_OK)
+                rc = gw_buf_append_str(out, new_id);
+            cur = id_at + id.len;
+            id_left = false;
+        }
+        if (rc != GW_OK || at < cur || at > doc.len) {
+            rc = rc != GW_OK ? rc : GW_EINVAL;
+            break;
+        }
+        rc = gw_buf_append(out, doc.base + cur, at - cur);
+        cur = at;
+        if (rc == GW_OK && k < m->n)
+            rc = gw_buf_append_str(out, ins);
+    }
+    if (rc != GW_OK)
+        out->len = len0;
+    gw_buf_free(&name);
+    gw_buf_free(&prefix);
+    return rc;
+}
+
 /* notifications/resources/updated names the backend's own URI; the client subscribed to
  * "<backend>+<uri>" and must recognise it (and tell two backends' URIs apart), so the update
  * carries the prefixed URI. false (message left as it is) when it has no string params.uri. */
@@ -777,17 +900,27 @@ static bool prefix_uri(const leg_t *l, gw_str_t json, gw_buf_t *out)
     gw_str_t raw;
     if (gw_json_path_get(json, "params.uri", &raw) != GW_OK || gw_json_type(raw) != GW_JSON_STRING)
         return false;
-    gw_buf_t uri, repl;
-    gw_buf_init(&uri, GW_BUF_UNLIMITED);
-    gw_buf_init(&repl, GW_BUF_UNLIMITED);
-    gw_buf_append(&uri, l->be->name, strlen(l->be->name));
-    gw_buf_append_byte(&uri, '+');
-    bool ok = gw_json_string_unescape(raw, &uri) == GW_OK &&
-              gw_json_append_string(&repl, uri.data, uri.len) == GW_OK &&
-              gw_json_splice(json, raw, gw_buf_str(&repl), out) == GW_OK;
-    gw_buf_free(&uri);
-    gw_buf_free(&repl);
-    return ok;
+    size_t at = (size_t)(raw.base - json.base) + 1;
+    uri_marks_t m = {.at = &at, .n = 1, .cap = 1};
+    return write_marked(json, &m, l->be->name, GW_STR_NULL, GW_STR_NULL, out) == GW_OK;
+}
+
+/* Appends a backend's answer to a routed call as the client gets it: with the client's id and,
+ * on a route with prefixed names, the resource URIs of its result prefixed. m: msg parsed. */
+static int routed_answer(const mcp_req_t *r, const leg_t *l, gw_str_t msg, const gw_jsonrpc_msg_t *m, gw_buf_t *out)
+{
+    uri_marks_t marks = {0};
+    if (prefixed(r) && m->kind == GW_JSONRPC_RESPONSE)
+        mark_result_uris(&marks, r->msg.method, msg, m->result);
+    int rc;
+    if (marks.n == 0)
+        rc = gw_jsonrpc_replace_id(msg, m, r->msg.id, out);
+    else if (m->id.len == 0 || r->msg.id.len == 0)
+        rc = GW_EINVAL;
+    else
+        rc = write_marked(msg, &marks, l->be->name, m->id, r->msg.id, out);
+    free(marks.at);
+    return rc;
 }
 
 static int stream_event(void *ud, const gw_sse_event_t *ev)
@@ -846,7 +979,7 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
         if (l->got_response)
             break;
         l->got_response = true;
-        if (gw_jsonrpc_replace_id(ev->data, &m, r->msg.id, &out) == GW_OK)
+        if (routed_answer(r, l, ev->data, &m, &out) == GW_OK)
             write_event(r, gw_buf_str(&out));
         break;
     case GW_JSONRPC_NOTIFICATION:
@@ -1447,7 +1580,7 @@ static void finish_routed(mcp_req_t *r)
     gw_buf_t out;
     gw_buf_init(&out, GW_BUF_UNLIMITED);
     if (gw_jsonrpc_parse(gw_buf_str(&l->response), &m, NULL) != GW_OK ||
-        gw_jsonrpc_replace_id(gw_buf_str(&l->response), &m, r->msg.id, &out) != GW_OK) {
+        routed_answer(r, l, gw_buf_str(&l->response), &m, &out) != GW_OK) {
         gw_buf_free(&out);
         fail_rpc(r, GW_MCP_ERR_INTERNAL, GW_JSONRPC_INTERNAL_ERROR,
                  "MCP backend answered with a malformed message");

@@ -23,6 +23,7 @@ import path from 'node:path';
 
 import { startGateway, freePort, closedPort, runAigw, tmpDir, T } from './lib/gateway.mjs';
 import { assertNoSanitizerReport } from './lib/common.mjs';
+import { rawPost, messagesOf } from './lib/mcp_util.mjs';
 
 const WEATHER_KEY = 'weather-key-e2e-7d1c';
 
@@ -53,7 +54,7 @@ class EventStore {
   }
 }
 
-function weatherServer() {
+function weatherServer(extend) {
   const s = new McpServer({ name: 'weather', version: '1.0.0' },
     { instructions: 'Weather: ask for forecasts.', capabilities: { logging: {} } });
   s.registerTool('get_forecast', { description: 'forecast', inputSchema: { city: z.string() } },
@@ -91,10 +92,11 @@ function weatherServer() {
     async (uri) => ({ contents: [{ uri: uri.href, text: 'Paris,Oslo' }] }));
   s.registerResource('city', new ResourceTemplate('weather://city/{name}', { list: undefined }), {},
     async (uri, { name }) => ({ contents: [{ uri: uri.href, text: `city ${name}` }] }));
+  extend?.(s);
   return s;
 }
 
-function notesServer() {
+function notesServer(extend) {
   const s = new McpServer({ name: 'notes', version: '1.0.0' }, { instructions: 'Notes: keep notes.' });
   s.registerTool('add_note', { description: 'adds', inputSchema: { text: z.string() } },
     async ({ text }) => ({ content: [{ type: 'text', text: `noted: ${text}` }] }));
@@ -104,11 +106,32 @@ function notesServer() {
     () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'Summarize the notes.' } }] }));
   s.registerResource('all', 'notes://all', { mimeType: 'text/plain' },
     async (uri) => ({ contents: [{ uri: uri.href, text: 'note one' }] }));
+  extend?.(s);
   return s;
 }
 
+// A tool, a prompt and a resource template whose results hand out resource URIs of the server.
+function addLinks(s, scheme) {
+  s.registerResource('doc', new ResourceTemplate(`${scheme}://doc/{n}`, { list: undefined }), {},
+    async (uri, { n }) => ({ contents: [{ uri: uri.href, mimeType: 'text/plain', text: `${scheme} doc ${n}` }] }));
+  s.registerTool('links', { description: 'hands out resource URIs', outputSchema: { see: z.string() } },
+    async () => ({
+      content: [
+        { type: 'text', text: `see ${scheme}://doc/1` },
+        { type: 'resource_link', uri: `${scheme}://doc/1`, name: 'doc 1', mimeType: 'text/plain' },
+        { type: 'resource', resource: { uri: `${scheme}://doc/2`, mimeType: 'text/plain', text: `${scheme} doc 2` } },
+      ],
+      structuredContent: { see: `${scheme}://doc/1` },
+    }));
+  s.registerPrompt('cite', { description: 'cites documents' }, () => ({ messages: [
+    { role: 'user', content: { type: 'resource', resource: { uri: `${scheme}://doc/3`, mimeType: 'text/plain', text: 'three' } } },
+    { role: 'user', content: { type: 'resource_link', uri: `${scheme}://doc/4`, name: 'doc 4' } },
+    { role: 'user', content: { type: 'text', text: `about ${scheme}://doc/3` } },
+  ] }));
+}
+
 // Stateful server: one transport per session, 404 for unknown sessions, the API key required.
-function startWeather() {
+function startWeather({ extend } = {}) {
   const transports = new Map();
   const seen = { deletes: 0, gets: 0, openGets: 0, lastEventIds: [], keys: new Set() };
   const srv = http.createServer(async (req, res) => {
@@ -138,7 +161,7 @@ function startWeather() {
         onsessioninitialized: (id) => transports.set(id, t),
       });
       t.onclose = () => { if (t.sessionId) transports.delete(t.sessionId); };
-      await weatherServer().connect(t);
+      await weatherServer(extend).connect(t);
       await t.handleRequest(req, res, body);
       return;
     }
@@ -149,7 +172,7 @@ function startWeather() {
 }
 
 // Stateless server answering with plain JSON; GET is 405.
-function startNotes() {
+function startNotes({ extend } = {}) {
   const seen = { gets: 0 };
   const srv = http.createServer(async (req, res) => {
     if (req.method === 'GET') seen.gets++;
@@ -158,7 +181,7 @@ function startNotes() {
       return;
     }
     const body = JSON.parse(await readBody(req));
-    const s = notesServer();
+    const s = notesServer(extend);
     const t = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => { t.close(); s.close(); });
     await s.connect(t);
@@ -403,6 +426,73 @@ test('resources and templates: URIs prefixed with "<backend>+", templates still 
   const r3 = await client.readResource({ uri: 'notes+notes://all' });
   assert.equal(r3.contents[0].text, 'note one');
   await client.close();
+});
+
+test('resource URIs in results (tools/call content, prompts/get, resources/read) are prefixed and read back through the gateway; SSE and JSON answers', { timeout: T(20_000) }, async () => {
+  const w = await startWeather({ extend: (s) => addLinks(s, 'weather') }); // answers with SSE
+  const n = await startNotes({ extend: (s) => addLinks(s, 'notes') });     // answers with JSON
+  const both = await startGateway({ args: ['--mcp-json', JSON.stringify({ mcpServers: {
+    weather: { url: `http://127.0.0.1:${w.port}/mcp`, headers: { 'X-Api-Key': WEATHER_KEY } },
+    notes: { url: `http://127.0.0.1:${n.port}/mcp` } } })] });
+  const one = await startGateway({ args: ['--mcp-json', JSON.stringify({ mcpServers: {
+    notes: { url: `http://127.0.0.1:${n.port}/mcp` } } })] });
+  const call = { jsonrpc: '2.0', id: 77, method: 'tools/call', params: { name: 'links', arguments: {} } };
+  try {
+    const client = new Client({ name: 'e2e', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${both.url}/mcp`));
+    await client.connect(transport);
+    const hdr = { 'mcp-session-id': transport.sessionId, 'mcp-protocol-version': '2025-11-25' };
+    for (const [b, ctype] of [['weather', 'text/event-stream'], ['notes', 'application/json']]) {
+      const r = await client.callTool({ name: `${b}__links`, arguments: {} });
+      assert.deepEqual(r.content, [
+        { type: 'text', text: `see ${b}://doc/1` },
+        { type: 'resource_link', uri: `${b}+${b}://doc/1`, name: 'doc 1', mimeType: 'text/plain' },
+        { type: 'resource', resource: { uri: `${b}+${b}://doc/2`, mimeType: 'text/plain', text: `${b} doc 2` } },
+      ]);
+      assert.deepEqual(r.structuredContent, { see: `${b}://doc/1` }, 'structuredContent is the tool\'s own data, untouched');
+      // the link and the embedded resource read back through the gateway, with the URIs the client knows
+      const r1 = await client.readResource({ uri: r.content[1].uri });
+      assert.deepEqual(r1.contents, [{ uri: `${b}+${b}://doc/1`, mimeType: 'text/plain', text: `${b} doc 1` }]);
+      const r2 = await client.readResource({ uri: r.content[2].resource.uri });
+      assert.deepEqual(r2.contents, [{ uri: `${b}+${b}://doc/2`, mimeType: 'text/plain', text: `${b} doc 2` }]);
+      const p = await client.getPrompt({ name: `${b}__cite` });
+      assert.equal(p.messages[0].content.resource.uri, `${b}+${b}://doc/3`);
+      assert.equal(p.messages[1].content.uri, `${b}+${b}://doc/4`);
+      assert.equal(p.messages[2].content.text, `about ${b}://doc/3`);
+      // the same call raw: the backend's framing is kept, the answer carries the prefixed URIs
+      const raw = await rawPost(`${both.url}/mcp`, { ...call, params: { ...call.params, name: `${b}__links` } }, hdr);
+      assert.equal(raw.status, 200);
+      assert.equal(raw.headers.get('content-type'), ctype);
+      const res = messagesOf(raw.text).find((m) => m.id === 77);
+      assert.deepEqual(res.result.content.slice(1).map((c) => c.uri ?? c.resource.uri), [`${b}+${b}://doc/1`, `${b}+${b}://doc/2`]);
+    }
+    // every other byte of a JSON answer is the backend's: only the URI strings grew a prefix
+    const direct = await rawPost(`http://127.0.0.1:${n.port}/mcp`, call, { 'mcp-protocol-version': '2025-11-25' });
+    assert.match(direct.text, /"uri":"notes:\/\/doc\/1"/);
+    const via = await rawPost(`${both.url}/mcp`, { ...call, params: { ...call.params, name: 'notes__links' } }, hdr);
+    assert.equal(via.text, direct.text.replaceAll('"uri":"notes://', '"uri":"notes+notes://'));
+    await client.close();
+
+    // a single-backend route exposes the backend's own URIs: its answers are left as they are
+    const c1 = new Client({ name: 'e2e', version: '1.0.0' });
+    const t1 = new StreamableHTTPClientTransport(new URL(`${one.url}/mcp`));
+    await c1.connect(t1);
+    const r = await c1.callTool({ name: 'links', arguments: {} });
+    assert.equal(r.content[1].uri, 'notes://doc/1');
+    assert.equal(r.content[2].resource.uri, 'notes://doc/2');
+    assert.equal((await c1.readResource({ uri: 'notes://doc/1' })).contents[0].uri, 'notes://doc/1');
+    assert.equal((await c1.getPrompt({ name: 'cite' })).messages[1].content.uri, 'notes://doc/4');
+    const plain = await rawPost(`${one.url}/mcp`, call, { 'mcp-session-id': t1.sessionId, 'mcp-protocol-version': '2025-11-25' });
+    assert.equal(plain.text, direct.text);
+    await c1.close();
+  } finally {
+    for (const g of [both, one]) {
+      const ex = await g.stop({ timeoutMs: T(10_000) });
+      assert.equal(ex.code, 0);
+      assertNoSanitizerReport(g);
+    }
+    for (const s of [w, n]) { s.srv.close(); s.srv.closeAllConnections?.(); }
+  }
 });
 
 test('progress notifications are streamed in order before the result', async () => {
