@@ -185,6 +185,8 @@ typedef struct {
     bool draining;
     bool forced;
     bool https;              /* the listener terminates TLS from the configuration's Secret */
+    /* the MCP gateway's process-wide settings, for /config_dump */
+    gw_config_dump_mcp_t mcp_dump;
 } app_t;
 
 static void close_signal_handles(app_t *app)
@@ -374,7 +376,21 @@ static void on_hup(uv_signal_t *s, int signum)
 static void config_dump(gw_buf_t *out, void *ud)
 {
     app_t *app = ud;
-    gw_config_dump_json(app->config, out);
+    gw_config_dump_json(app->config, &app->mcp_dump, out);
+}
+
+/* The seeds gw_mcp_proxy_setup keeps from seeds_csv: its non-empty comma-separated fields. */
+static size_t count_session_seeds(const char *seeds_csv)
+{
+    size_t n = 0;
+    for (const char *p = seeds_csv; p != NULL && *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        n += len > 0;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return n;
 }
 
 static gw_config_t *load_config(const run_opts_t *o, char **used_path)
@@ -459,7 +475,11 @@ static int cmd_run(run_opts_t *o)
             gw_config_unref(cfg);
             return 1;
         }
+        app.mcp_dump.n_session_seeds = count_session_seeds(seeds);
     }
+    app.mcp_dump.session_max_age_s = GW_MCP_SESSION_MAX_AGE_S;
+    app.mcp_dump.request_timeout_ms =
+        o->gateway.request_timeout_ms ? o->gateway.request_timeout_ms : GW_MCP_DEFAULT_TIMEOUT_MS;
     cfg->generation = 1;
     if (cfg->description)
         gw_log_info("%s", cfg->description);

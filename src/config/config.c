@@ -248,6 +248,7 @@ static void free_mcp_route(gw_mcp_route_t *r)
         free_strv(b->include_regex, b->n_include_regex);
         wipe_str(b->api_key);
         free(b->api_key_header);
+        free(b->api_key_secret);
     }
     free(r->backends);
     if (r->oauth != NULL) {

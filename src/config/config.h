@@ -169,6 +169,14 @@ typedef struct {
 /* ---- MCP (MCPRoute, aigateway.envoyproxy.io/v1alpha1): parsed and validated here, served by
  * the MCP gateway. Strings are owned by the snapshot. ---- */
 
+/* Where an MCP backend's upstream API key came from (shown by /config_dump, never the key). */
+typedef enum {
+    GW_MCP_KEY_NONE = 0,
+    GW_MCP_KEY_INLINE,      /* securityPolicy.apiKey.inline */
+    GW_MCP_KEY_SECRET_REF,  /* securityPolicy.apiKey.secretRef (key apiKey) */
+    GW_MCP_KEY_MCP_SERVERS, /* the server's headers in the {"mcpServers": ...} JSON of --mcp-config/--mcp-json */
+} gw_mcp_key_source_t;
+
 /* One MCP server behind a route. Tools appear to clients as "<name>__<tool>". */
 typedef struct {
     char *name;       /* backendRefs[].name, unique in the route */
@@ -189,6 +197,8 @@ typedef struct {
     char *api_key;        /* SECRET: secretRef (key apiKey) or inline */
     char *api_key_header; /* lower-cased; default "authorization", whose value is "Bearer <key>";
                            * any other header carries the key as is */
+    gw_mcp_key_source_t api_key_source;
+    char *api_key_secret; /* "<ns>/<name>" of the secretRef (GW_MCP_KEY_SECRET_REF), else NULL */
 } gw_mcp_backend_t;
 
 /* securityPolicy.oauth: the MCP authorization spec (2025-06-18) resource server. */

@@ -141,6 +141,7 @@ static bool parse_server(const cJSON *srv, gw_mcp_backend_t *b, gw_buf_t *errors
             }
             b->api_key_header = hn;
             b->api_key = gw_strdup(v);
+            b->api_key_source = GW_MCP_KEY_MCP_SERVERS;
         }
     }
     const cJSON *inc = cJSON_GetObjectItemCaseSensitive(srv, "includeTools");

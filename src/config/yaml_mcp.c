@@ -438,12 +438,16 @@ static void parse_backend_ref(ld_t *ld, const set_t *s, const meta_t *m, const g
             char q[224];
             snprintf(q, sizeof(q), "%s.inline", p);
             key = fstr(ld, m, ak, "inline", q, true);
+            b->api_key_source = GW_MCP_KEY_INLINE;
         } else {
             char q[224];
             snprintf(q, sizeof(q), "%s.secretRef", p);
             const gw_yaml_node_t *srn = field(ld, m, ak, "secretRef", GW_YAML_MAP, q, true);
-            if (srn != NULL && parse_ref(ld, m, srn, q, &sr))
+            if (srn != NULL && parse_ref(ld, m, srn, q, &sr)) {
                 key = gw_yl_secret_value(ld, s, m, &sr, "apiKey");
+                b->api_key_source = GW_MCP_KEY_SECRET_REF;
+                b->api_key_secret = joinf("%s/%s", sr.ns, sr.name);
+            }
         }
         char q[224];
         snprintf(q, sizeof(q), "%s.header", p);
