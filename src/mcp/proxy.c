@@ -245,7 +245,9 @@ typedef struct {
     gw_buf_t resume_id; /* GET: the backend's Last-Event-ID from the client's composite one */
     uint64_t sent_ns, done_ns; /* the last request sent, its answer read (initialize duration) */
     int64_t retry_ms;   /* the backend stream's last retry: value, -1 before any */
-    int resumes;        /* OP_ROUTED: reconnects in a row that brought no new event */
+    int resumes;        /* reopens of this backend's stream in a row that brought nothing new */
+    uv_timer_t *reopen; /* waits the retry: time before a reopen; its own allocation, closed by
+                           leg_free (the close callback frees only the handle) */
 } leg_t;
 
 typedef struct batch_s batch_t;
@@ -303,8 +305,19 @@ static bool version_supported(gw_str_t v)
     return false;
 }
 
+static void on_handle_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
 static void leg_free(leg_t *l)
 {
+    if (l->reopen != NULL) {
+        /* a pending reopen never fires after uv_close, and its callback is the only user of
+         * the handle's data (this leg) */
+        uv_close((uv_handle_t *)l->reopen, on_handle_closed);
+        l->reopen = NULL;
+    }
     gw_buf_free(&l->sid);
     gw_buf_free(&l->proto);
     gw_buf_free(&l->req_body);
@@ -932,7 +945,8 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
         if (gw_buf_append_str(&l->event_id, ev->id) == GW_OK) {
             l->has_event_id = true;
             r->emit_ids = true;
-            l->resumes = 0; /* the stream moves on: a later cut may be resumed again */
+            if (r->op == OP_ROUTED)
+                l->resumes = 0; /* the call moves on in the backend's store: a later cut may be resumed */
         } else {
             l->has_event_id = false; /* too long to carry: that backend is not resumable */
         }
@@ -944,6 +958,10 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
         gw_log_debug("mcp: backend %s sent an event that is not a JSON-RPC message; dropped", l->be->name);
         return GW_OK;
     }
+    /* a message: the stream moves on, a later end may be reopened again (on the GET stream a
+     * priming event alone does not count, so a backend that ends every stream at once with a
+     * fresh id is not reopened forever) */
+    l->resumes = 0;
     gw_buf_t out, id;
     gw_buf_init(&out, GW_BUF_UNLIMITED);
     gw_buf_init(&id, GW_BUF_UNLIMITED);
@@ -1058,6 +1076,8 @@ static int leg_on_head(void *ud, int status, const gw_http_header_t *headers, si
     if (r->op == OP_STREAM) {
         l->streaming = status == 200 && l->sse;
         if (l->streaming) {
+            if (l->sp_init) /* a reopened stream starts a fresh parse */
+                gw_sse_parser_free(&l->sp);
             gw_sse_parser_init(&l->sp, 0);
             l->sp_init = true;
         }
@@ -1168,38 +1188,53 @@ static bool list_page(leg_t *l)
 
 static void on_resume_timer(uv_timer_t *t)
 {
-    mcp_req_t *r = t->data;
-    leg_t *l = &r->legs[0];
+    leg_t *l = t->data;
+    mcp_req_t *r = l->r;
+    if (r->aborted || (r->op == OP_STREAM && atomic_load(&draining)))
+        return; /* the request ends (its tick ends a draining GET stream) and frees the timer */
     gw_buf_reset(&l->resume_id);
-    gw_buf_append_str(&l->resume_id, gw_buf_str(&l->event_id));
+    if (l->has_event_id)
+        gw_buf_append_str(&l->resume_id, gw_buf_str(&l->event_id));
     l->paused = false;
+    if (r->op == OP_STREAM)
+        r->pending++; /* leg_done counts it off again */
     leg_send(l, GW_STR("GET"), GW_STR_NULL);
 }
 
-/* The 2025-11-25 polling pattern: once a backend sent an event id (its priming event, with
- * retry:), it may end a POST stream before the answer and expect a GET with Last-Event-ID after
- * its retry time; the rest of the stream, answer included, comes on that GET. The gateway makes
- * that GET itself, so the client keeps its one stream and needs no support for polling. A cut
- * stream with an id resumes the same way. Reconnects that bring no new event are bounded (no
- * loop on a backend that closes every stream at once); a GET that is not a stream ends it.
- * True when the leg goes on later. */
+/* Reopens, with GET and the backend's Last-Event-ID when it sent an event id, a backend stream
+ * that the gateway relays and that ended, after the backend's retry: time (1 s when none, at most
+ * 30 s). Two streams take it:
+ * - a routed call's, the 2025-11-25 polling pattern: once a backend sent an event id (its priming
+ *   event, with retry:), it may end a POST stream before the answer and expect a GET with
+ *   Last-Event-ID after its retry time; the rest of the stream, answer included, comes on that
+ *   GET. The gateway makes that GET itself, so the client keeps its one stream and needs no
+ *   support for polling. A cut stream with an id resumes the same way.
+ * - the GET stream, whichever way an established backend stream ended, so that the client keeps
+ *   hearing that backend.
+ * No loops: reopens that bring nothing new (a new event id on a routed call, a message on the
+ * GET stream) are bounded, and a reopen answered by anything but an event stream is the last
+ * (leg_done then finds the leg not streaming). True when the leg goes on later. */
 static bool resume_later(leg_t *l)
 {
     mcp_req_t *r = l->r;
-    if (r->op != OP_ROUTED || r->aborted || !l->streaming || !l->has_event_id || l->resumes >= GW_MCP_MAX_RESUMES)
+    if (r->aborted || !l->streaming || l->resumes >= GW_MCP_MAX_RESUMES)
         return false;
+    if (r->op == OP_ROUTED && !l->has_event_id)
+        return false; /* nothing to resume from */
+    if (r->op != OP_ROUTED && (r->op != OP_STREAM || atomic_load(&draining)))
+        return false; /* a draining gateway ends its GET streams */
     l->resumes++;
     l->failed = false;
     l->detail = NULL;
     uint64_t delay = l->retry_ms >= 0 ? (uint64_t)l->retry_ms : GW_MCP_RESUME_DEFAULT_MS;
     if (delay > GW_MCP_RESUME_MAX_MS)
         delay = GW_MCP_RESUME_MAX_MS;
-    if (!r->timer_init) {
-        uv_timer_init(r->g->loop, &r->timer);
-        r->timer_init = true;
+    if (l->reopen == NULL) {
+        l->reopen = gw_calloc(1, sizeof(*l->reopen));
+        uv_timer_init(r->g->loop, l->reopen);
     }
-    r->timer.data = r;
-    uv_timer_start(&r->timer, on_resume_timer, delay, 0);
+    l->reopen->data = l;
+    uv_timer_start(l->reopen, on_resume_timer, delay, 0);
     return true;
 }
 
@@ -1209,11 +1244,21 @@ static void leg_done(leg_t *l, int status, const char *detail)
     l->active = false;
     l->done_ns = uv_hrtime();
     if (r->op == OP_STREAM) {
-        /* A backend stream that ends (or never was: 405, stateless) is not reopened: no retry
-         * loops (EAIGW #1980, Kuadrant #1382). The client stream stays open on heartbeats. */
+        /* An established backend stream that ends is reopened (resume_later); one that never
+         * was (405, 202, stateless servers, errors), or a reopen refused, is not asked again: no
+         * retry loops (EAIGW #1980, Kuadrant #1382). The client stream stays open on heartbeats. */
         l->got_response = true;
-        l->streaming = false;
         r->pending--;
+        if (!resume_later(l) && !r->aborted && l->resumes > 0 && !atomic_load(&draining)) {
+            if (l->streaming)
+                gw_log_warn("mcp: route %s backend %s: GET stream reopened %d times in a row without a message; "
+                            "not reopened again",
+                            r->route->name, l->be->name, l->resumes);
+            else
+                gw_log_warn("mcp: route %s backend %s: GET stream not reopened (HTTP %d)", r->route->name, l->be->name,
+                            l->status);
+        }
+        l->streaming = false;
         (void)stream_maybe_start(r, NULL);
         return;
     }
@@ -1378,6 +1423,8 @@ static void stream_end(mcp_req_t *r, leg_t *self)
             gw_upstream_cancel(l->up);
         l->up = NULL;
         l->active = false;
+        if (l->reopen != NULL)
+            uv_timer_stop(l->reopen); /* closed with the leg */
     }
     r->pending = 0;
 }

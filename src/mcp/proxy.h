@@ -21,8 +21,9 @@
 /* A backend's SSE event id carried in the composite Last-Event-ID (longer ones are dropped). */
 #define GW_MCP_MAX_EVENT_ID 512
 /* A routed POST stream that ends before its answer after an event id is resumed with GET and
- * Last-Event-ID (the 2025-11-25 polling pattern), after the backend's retry: time (this when it
- * gave none, at most the max), at most this many times in a row without a new event. */
+ * Last-Event-ID (the 2025-11-25 polling pattern), and a backend's established GET stream that
+ * ends is reopened the same way, after the backend's retry: time (this when it gave none, at most
+ * the max), at most this many times in a row without a new event (GET: without a message). */
 #define GW_MCP_MAX_RESUMES 3
 #define GW_MCP_RESUME_DEFAULT_MS 1000
 #define GW_MCP_RESUME_MAX_MS 30000

@@ -1,7 +1,8 @@
 // End-to-end: the MCP gateway in front of backends that behave the way real servers do but
 // gateways trip over: stateless next to stateful (each with its own protocol revision), GET
-// answered 405 or ended at once, SSE framing variants, the 2025-11-25 polling pattern, backends
-// failing initialize, and a backend that loses its session half-way (restart).
+// answered 405 or ended at once, GET streams that end and are reopened, SSE framing variants, the
+// 2025-11-25 polling pattern, backends failing initialize, and a backend that loses its session
+// half-way (restart).
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -11,7 +12,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 import { startGateway, T } from './lib/gateway.mjs';
@@ -99,17 +100,21 @@ function startStateful({ retryInterval } = {}) {
 
 // A hand-written server. version: the revision it speaks (it answers initialize with it whatever
 // the client asked); stateful: hands out a session id; get: '405' | 'end' (a stream that ends at
-// once) ; frame(json): the body of an answer to a request, with its content type; init:
-// 'ok' | '500' | 'rpc-error'.
+// once) | a function (req, res, rec) answering the GET (rec.gets counts it already); frame(json):
+// the body of an answer to a request, with its content type; init: 'ok' | '500' | 'rpc-error'.
+// rec.getLog: { at, lastEventId } of every GET.
 function startHand({ name, version = '2025-06-18', stateful = false, get = '405', frame = null, init = 'ok' } = {}) {
-  const rec = { posts: [], gets: 0, deletes: 0 };
+  const rec = { posts: [], gets: 0, deletes: 0, getLog: [] };
   const sessions = new Set();
   let n = 0;
   const srv = http.createServer(async (req, res) => {
     const sid = req.headers['mcp-session-id'];
     if (req.method === 'GET') {
       rec.gets++;
-      if (get === 'end') {
+      rec.getLog.push({ at: Date.now(), lastEventId: req.headers['last-event-id'] });
+      if (typeof get === 'function') {
+        get(req, res, rec);
+      } else if (get === 'end') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.end(': nothing to say\n\n');
       } else {
@@ -248,7 +253,7 @@ test('stateless next to stateful: each backend keeps its own session id (or none
   assert.equal(legacy.rec.deletes, 0);
 });
 
-test('GET: backends answering 405, or ending their stream at once, are asked once; the client stream stays open', { timeout: T(20_000) }, async () => {
+test('GET: backends answering 405 are asked once; a stream that ends at once is reopened 3 times, then no more; the client stream stays open', { timeout: T(30_000) }, async () => {
   const a = await startHand({ name: 'a', get: '405' });
   const b = await startHand({ name: 'b', get: '405', version: '2025-03-26' });
   const c = await startHand({ name: 'c', get: 'end', stateful: true });
@@ -259,12 +264,120 @@ test('GET: backends answering 405, or ending their stream at once, are asked onc
     return fetch(url, init);
   };
   const { client } = await connect(g, { fetch: countingFetch });
-  assert.ok(await until(() => a.rec.gets === 1 && b.rec.gets === 1 && c.rec.gets === 1), 'each backend asked for its stream');
-  await sleep(T(3000));
-  assert.deepEqual([a.rec.gets, b.rec.gets, c.rec.gets], [1, 1, 1], 'no backend asked again');
+  assert.ok(await until(() => a.rec.gets === 1 && b.rec.gets === 1 && c.rec.gets >= 1), 'each backend asked for its stream');
+  // c's stream was established and ended: reopened after the default 1 s, three times in a row
+  // without a message, then left alone
+  assert.ok(await until(() => c.rec.gets === 4, T(15_000)), `c asked ${c.rec.gets} times`);
+  const log = c.rec.getLog;
+  for (let i = 1; i < log.length; i++) assert.ok(log[i].at - log[i - 1].at >= 900, `reopen ${i} after ${log[i].at - log[i - 1].at} ms`);
+  assert.ok(log.every((x) => x.lastEventId === undefined), 'no event id seen, no Last-Event-ID');
+  await sleep(T(2000));
+  assert.deepEqual([a.rec.gets, b.rec.gets, c.rec.gets], [1, 1, 4], 'no backend asked again');
+  assert.match(g.stderr, /backend c: GET stream reopened 3 times in a row without a message; not reopened again/);
   assert.equal(clientGets, 1, 'the client\'s stream was never ended (it would have reconnected)');
   // the session still serves calls
   assert.equal((await client.callTool({ name: 'c__greet', arguments: { who: 'x' } })).content[0].text, 'c greets x');
+});
+
+// One notifications/message event, as a backend's GET stream carries it.
+const logEvent = (id, data) => `${id ? `id: ${id}\n` : ''}event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0',
+  method: 'notifications/message', params: { level: 'info', data } })}\n\n`;
+
+test('GET: a backend stream that ends is reopened after its retry: with Last-Event-ID, in the client\'s same stream; a reopen answered 405 is the last', { timeout: T(30_000) }, async () => {
+  // ender: its first stream says "one" (id g1, retry: 150) and ends; the reopen says "two" and stays open
+  const ender = await startHand({ name: 'ender', stateful: true, get: (req, res, rec) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    if (rec.gets === 1) {
+      rec.endedAt = Date.now();
+      res.end(`retry: 150\n${logEvent('g1', 'one')}`);
+    } else if (rec.gets === 2) {
+      res.write(logEvent('g2', 'two'));
+    } else {
+      res.end();
+    }
+  } });
+  // refuser: its first stream says "three" without an id and ends (cut); the reopen, after the
+  // default 1 s and without Last-Event-ID, gets 405
+  const refuser = await startHand({ name: 'refuser', get: (req, res, rec) => {
+    if (rec.gets === 1) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(logEvent(null, 'three'));
+      setTimeout(() => res.socket.destroy(), 50);
+    } else {
+      res.writeHead(405).end();
+    }
+  } });
+  const g = await gateway({ ender, refuser }, { AIGW_MCP_HEARTBEAT_MS: '300' });
+  let clientGets = 0;
+  const countingFetch = (url, init) => {
+    if ((init?.method ?? 'GET') === 'GET') clientGets++;
+    return fetch(url, init);
+  };
+  const client = new Client({ name: 'e2e-quirks', version: '1.0.0' });
+  const said = [];
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => { said.push(n.params.data); });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${g.url}/mcp`), { fetch: countingFetch }));
+  cleanups.push(async () => client.close());
+
+  assert.ok(await until(() => said.includes('one') && said.includes('two') && said.includes('three'), T(10_000)), JSON.stringify(said));
+  assert.ok(said.indexOf('one') < said.indexOf('two'));
+  assert.deepEqual(ender.rec.getLog.map((x) => x.lastEventId), [undefined, 'g1'], 'the reopen resumed from the last event id');
+  const waited = ender.rec.getLog[1].at - ender.rec.endedAt;
+  assert.ok(waited >= 140, `reopened ${waited} ms after the end (retry: 150)`);
+  assert.ok(await until(() => refuser.rec.gets === 2, T(10_000)), 'the cut stream was reopened');
+  assert.equal(refuser.rec.getLog[1].lastEventId, undefined, 'no id seen: no Last-Event-ID');
+  assert.ok(refuser.rec.getLog[1].at - refuser.rec.getLog[0].at >= 900, 'the default 1 s');
+  await sleep(T(2500));
+  assert.equal(refuser.rec.gets, 2, 'a reopen answered 405 is not followed by another');
+  assert.equal(ender.rec.gets, 2, 'the reopened stream is still open');
+  assert.match(g.stderr, /backend refuser: GET stream not reopened \(HTTP 405\)/);
+  assert.equal(clientGets, 1, 'the client\'s stream was never ended');
+});
+
+test('GET: pending reopens end with the client, the route timeout and SIGTERM (prompt exit, nothing left behind)', { timeout: T(30_000) }, async () => {
+  // every stream of lazy says one thing and ends, asking for 60 s (capped at 30 s) before the reopen
+  const lazy = await startHand({ name: 'lazy', get: (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(`retry: 60000\n${logEvent('l1', 'hi')}`);
+  } });
+  const other = await startHand({ name: 'other' });
+  const g = await startGateway({ args: ['--request-timeout', '3s', '--mcp-json', JSON.stringify({ mcpServers: {
+    lazy: { url: `http://127.0.0.1:${lazy.port}/mcp` }, other: { url: `http://127.0.0.1:${other.port}/mcp` } } })] });
+  cleanups.push(async () => { lazy.close(); other.close(); await g.close(); });
+  const init = { jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+  const r = await rawPost(`${g.url}/mcp`, init);
+  const hdr = { accept: 'text/event-stream', 'mcp-session-id': r.headers.get('mcp-session-id'), 'mcp-protocol-version': '2025-11-25' };
+  const open = async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${g.url}/mcp`, { headers: hdr, signal: ac.signal });
+    assert.equal(res.status, 200);
+    const text = res.text().catch(() => 'aborted'); // resolves when the stream ends
+    return { ac, text };
+  };
+  // 1. the client leaves while the reopen waits
+  const s1 = await open();
+  assert.ok(await until(() => lazy.rec.gets === 1));
+  await sleep(200);
+  s1.ac.abort();
+  assert.equal(await s1.text, 'aborted');
+  // 2. the route timeout (3 s) ends a stream whose reopen waits
+  const t0 = Date.now();
+  const s2 = await open();
+  assert.ok(await until(() => lazy.rec.gets === 2));
+  assert.match(await s2.text, /"data":"hi"/);
+  assert.ok(Date.now() - t0 < T(10_000), 'the route timeout ended the stream, not the 30 s reopen');
+  // 3. SIGTERM while a reopen waits
+  const s3 = await open();
+  assert.ok(await until(() => lazy.rec.gets === 3));
+  await sleep(200);
+  const t1 = Date.now();
+  const ex = await g.stop({ timeoutMs: T(10_000) });
+  assert.equal(ex.code, 0);
+  assert.ok(Date.now() - t1 < T(5000), `exit took ${Date.now() - t1} ms`);
+  await s3.text;
+  assertNoSanitizerReport(g);
+  assert.equal(lazy.rec.gets, 3, 'no reopen was ever made');
 });
 
 test('SSE variants: CRLF lines, comments, retry:, multi-line data, priming events, no event name', async () => {
