@@ -4,6 +4,8 @@
 #include "core/json.h"
 
 #include <inttypes.h>
+#include <string.h>
+#include <strings.h>
 
 static void str_field(gw_buf_t *o, const char *key, const char *v, bool comma)
 {
@@ -40,6 +42,23 @@ static void bool_field(gw_buf_t *o, const char *key, bool v)
 static void secret_field(gw_buf_t *o, const char *key, const void *secret, bool comma)
 {
     str_field(o, key, secret != NULL ? "[redacted]" : NULL, comma);
+}
+
+/* A header whose value is a credential by its name: Authorization, Cookie, or a name that says
+ * key, token, secret, password, signature, session or credential. A header mutation may carry one
+ * (a static bearer token for a self-hosted server); the dump shows that it is set, not its value. */
+static bool credential_header(const char *name)
+{
+    static const char *const exact[] = {"authorization", "proxy-authorization", "cookie", "set-cookie"};
+    static const char *const parts[] = {"key", "token", "secret", "password", "signature", "session", "credential",
+                                        "auth"};
+    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+        if (strcasecmp(name, exact[i]) == 0)
+            return true;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        if (strcasestr(name, parts[i]) != NULL)
+            return true;
+    return false;
 }
 
 static void str_array_field(gw_buf_t *o, const char *key, char *const *v, size_t n, bool comma)
@@ -113,7 +132,10 @@ static void dump_backend(gw_buf_t *o, const gw_backend_t *b)
             gw_buf_append_byte(o, ',');
         gw_buf_append_byte(o, '{');
         str_field(o, "name", b->header_mutation.set[i].name, false);
-        str_field(o, "value", b->header_mutation.set[i].value, true);
+        if (credential_header(b->header_mutation.set[i].name))
+            secret_field(o, "value", b->header_mutation.set[i].value, true);
+        else
+            str_field(o, "value", b->header_mutation.set[i].value, true);
         gw_buf_append_byte(o, '}');
     }
     gw_buf_append_lit(o, "],\"remove\":[");

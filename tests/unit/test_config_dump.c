@@ -228,12 +228,45 @@ static void test_without_mcp_settings(void **state)
     gw_config_unref(c);
 }
 
+/* Header mutations show their values, except on headers that carry a credential by their name. */
+static void test_header_mutation_credentials(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "apiVersion: aigateway.envoyproxy.io/v1alpha1\nkind: AIGatewayRoute\nmetadata: {name: r, namespace: t}\n"
+        "spec:\n  rules:\n    - matches: [{headers: [{name: x-ai-eg-model, value: m}]}]\n"
+        "      backendRefs:\n        - name: vllm\n          headerMutation:\n"
+        "            set: [{name: Authorization, value: 'Bearer hm-bearer-41d7'}, {name: X-Team, value: blue},\n"
+        "                  {name: X-Upstream-Api-Key, value: hm-xkey-6c2e}, {name: Cookie, value: 'sid=hm-cookie-0b9a'}]\n"
+        "---\napiVersion: aigateway.envoyproxy.io/v1alpha1\nkind: AIServiceBackend\n"
+        "metadata: {name: vllm, namespace: t}\n"
+        "spec: {schema: {name: OpenAI}, backendRef: {name: vllm, kind: Backend, group: gateway.envoyproxy.io}}\n"
+        "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: Backend\nmetadata: {name: vllm, namespace: t}\n"
+        "spec: {endpoints: [{fqdn: {hostname: vllm.example, port: 8000}}]}\n";
+    gw_buf_t errors, out;
+    gw_buf_init(&errors, 1 << 16);
+    gw_config_t *c = gw_config_load_buffer("hm.yaml", yaml, sizeof(yaml) - 1, &errors);
+    if (c == NULL)
+        fail_msg("%s", gw_buf_cstr(&errors));
+    dump(c, NULL, &out);
+    const char *text = gw_buf_cstr(&out);
+    assert_null(strstr(text, "hm-bearer-41d7"));
+    assert_null(strstr(text, "hm-xkey-6c2e"));
+    assert_null(strstr(text, "hm-cookie-0b9a"));
+    assert_non_null(strstr(text, "\"name\":\"x-team\",\"value\":\"blue\""));
+    assert_non_null(strstr(text, "\"name\":\"authorization\",\"value\":\"[redacted]\""));
+    gw_buf_free(&out);
+    gw_buf_free(&errors);
+    gw_config_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mcp_route_from_yaml),
         cmocka_unit_test(test_mcp_servers_json),
         cmocka_unit_test(test_without_mcp_settings),
+        cmocka_unit_test(test_header_mutation_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
