@@ -940,7 +940,9 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
 {
     leg_t *l = ud;
     mcp_req_t *r = l->r;
+    bool new_id = false;
     if (ev->has_id && ev->id.len && !gw_str_eq(ev->id, gw_buf_str(&l->event_id))) {
+        new_id = true;
         gw_buf_reset(&l->event_id);
         if (gw_buf_append_str(&l->event_id, ev->id) == GW_OK) {
             l->has_event_id = true;
@@ -958,10 +960,13 @@ static int stream_event(void *ud, const gw_sse_event_t *ev)
         gw_log_debug("mcp: backend %s sent an event that is not a JSON-RPC message; dropped", l->be->name);
         return GW_OK;
     }
-    /* a message: the stream moves on, a later end may be reopened again (on the GET stream a
-     * priming event alone does not count, so a backend that ends every stream at once with a
-     * fresh id is not reopened forever) */
-    l->resumes = 0;
+    /* On the GET stream a message moves the stream on, so a later end may be reopened again: a
+     * message with a new event id, or any message from a backend that sends no ids. A priming
+     * event alone does not count (a backend that ends every stream at once with a fresh id is not
+     * reopened forever), nor does a message replayed under an id already seen. A routed call moves
+     * on with a new event id only (above). */
+    if (r->op == OP_STREAM && (new_id || !l->has_event_id))
+        l->resumes = 0;
     gw_buf_t out, id;
     gw_buf_init(&out, GW_BUF_UNLIMITED);
     gw_buf_init(&id, GW_BUF_UNLIMITED);
@@ -1229,6 +1234,12 @@ static bool resume_later(leg_t *l)
     uint64_t delay = l->retry_ms >= 0 ? (uint64_t)l->retry_ms : GW_MCP_RESUME_DEFAULT_MS;
     if (delay > GW_MCP_RESUME_MAX_MS)
         delay = GW_MCP_RESUME_MAX_MS;
+    /* A GET stream is reopened no faster than GW_MCP_REOPEN_MIN_MS (retry: 0 is no reason to hammer
+     * a backend), and a backend without event ids, whose messages cannot tell new from replayed,
+     * no faster than the default: a backend that says one thing and ends costs a request a second
+     * at most. */
+    if (r->op == OP_STREAM && delay < (l->has_event_id ? GW_MCP_REOPEN_MIN_MS : GW_MCP_RESUME_DEFAULT_MS))
+        delay = l->has_event_id ? GW_MCP_REOPEN_MIN_MS : GW_MCP_RESUME_DEFAULT_MS;
     if (l->reopen == NULL) {
         l->reopen = gw_calloc(1, sizeof(*l->reopen));
         uv_timer_init(r->g->loop, l->reopen);

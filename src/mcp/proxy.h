@@ -23,10 +23,13 @@
 /* A routed POST stream that ends before its answer after an event id is resumed with GET and
  * Last-Event-ID (the 2025-11-25 polling pattern), and a backend's established GET stream that
  * ends is reopened the same way, after the backend's retry: time (this when it gave none, at most
- * the max), at most this many times in a row without a new event (GET: without a message). */
+ * the max), at most this many times in a row without a new event (GET: without a message with a new id, or any
+ * message from a backend that sends no ids). */
 #define GW_MCP_MAX_RESUMES 3
 #define GW_MCP_RESUME_DEFAULT_MS 1000
 #define GW_MCP_RESUME_MAX_MS 30000
+/* A GET stream is reopened no sooner than this, whatever the backend's retry:. */
+#define GW_MCP_REOPEN_MIN_MS 100
 /* Messages in one 2025-03-26 JSON-RPC batch. */
 #define GW_MCP_MAX_BATCH 64
 /* Body of one backend answer gathered before merging (lists, initialize). */

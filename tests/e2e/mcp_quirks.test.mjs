@@ -432,6 +432,9 @@ function startCutter(mode) {
       rec.gets.push({ at: Date.now(), lastEventId: req.headers['last-event-id'] });
       if (mode === 'empty' && req.headers['last-event-id']) {
         res.writeHead(200, { 'content-type': 'text/event-stream' }).end(': nothing new\n\n');
+      } else if (mode === 'chatty' && req.headers['last-event-id']) {
+        // a message, but no new event id: the call does not move on in the backend's store
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).end(logEvent(null, 'still working'));
       } else {
         res.writeHead(405).end();
       }
@@ -463,10 +466,11 @@ function startCutter(mode) {
   })));
 }
 
-test('polling bounds: a backend whose resumed streams bring nothing is asked 3 times, a 405 once; then a JSON-RPC error', { timeout: T(20_000) }, async () => {
+test('polling bounds: a backend whose resumed streams bring nothing (or messages without a new event id) is asked 3 times, a 405 once; then a JSON-RPC error', { timeout: T(20_000) }, async () => {
   const empty = await startCutter('empty');
   const refuse = await startCutter('405');
-  const g = await gateway({ empty, refuse });
+  const chatty = await startCutter('chatty');
+  const g = await gateway({ empty, refuse, chatty });
   const { client } = await connect(g);
   await sleep(100); // the client's GET stream is open (each backend asked once, 405)
   const g0 = [empty.rec.gets.length, refuse.rec.gets.length];
@@ -481,6 +485,26 @@ test('polling bounds: a backend whose resumed streams bring nothing is asked 3 t
     (e) => e.code === -32603);
   assert.deepEqual(refuse.rec.gets.slice(g0[1]).map((x) => x.lastEventId), ['c-1']);
   assert.ok(await until(() => /backend refuse: stream not resumed \(HTTP 405\)/.test(g.stderr)), g.stderr);
+  const c0 = chatty.rec.gets.length;
+  await assert.rejects(client.callTool({ name: 'chatty__cut', arguments: {} }, undefined, { timeout: T(10_000) }),
+    (e) => e.code === -32603 && /ended before the response/.test(e.message));
+  assert.deepEqual(chatty.rec.gets.slice(c0).map((x) => x.lastEventId), ['c-1', 'c-1', 'c-1'],
+    'messages without a new event id are no progress: 3 resumes, not an endless loop');
+});
+
+test('GET: a backend that replays the same event (same id, retry: 0) at every reopen is reopened 3 times, no faster than 100 ms', { timeout: T(20_000) }, async () => {
+  const replayer = await startHand({ name: 'replayer', stateful: true, get: (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(`retry: 0\n${logEvent('same', 'connected')}`);
+  } });
+  const g = await gateway({ replayer }, { AIGW_MCP_HEARTBEAT_MS: '300' });
+  await connect(g);
+  assert.ok(await until(() => replayer.rec.gets === 4, T(10_000)), `asked ${replayer.rec.gets} times`);
+  await sleep(T(1500));
+  assert.equal(replayer.rec.gets, 4, 'no loop: 1 + 3 reopens, then none');
+  const log = replayer.rec.getLog;
+  for (let i = 1; i < log.length; i++) assert.ok(log[i].at - log[i - 1].at >= 90, `reopen ${i} after ${log[i].at - log[i - 1].at} ms`);
+  assert.deepEqual(log.map((x) => x.lastEventId), [undefined, 'same', 'same', 'same']);
 });
 
 test('a 400 naming no request and speaking of the session is a lost session (404); other 400s are errors of the call', { timeout: T(20_000) }, async () => {
