@@ -379,20 +379,6 @@ static void config_dump(gw_buf_t *out, void *ud)
     gw_config_dump_json(app->config, &app->mcp_dump, out);
 }
 
-/* The seeds gw_mcp_proxy_setup keeps from seeds_csv: its non-empty comma-separated fields. */
-static size_t count_session_seeds(const char *seeds_csv)
-{
-    size_t n = 0;
-    for (const char *p = seeds_csv; p != NULL && *p != '\0';) {
-        size_t len = strcspn(p, ",");
-        n += len > 0;
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    return n;
-}
-
 static gw_config_t *load_config(const run_opts_t *o, char **used_path)
 {
     gw_buf_t errors;
@@ -475,7 +461,7 @@ static int cmd_run(run_opts_t *o)
             gw_config_unref(cfg);
             return 1;
         }
-        app.mcp_dump.n_session_seeds = count_session_seeds(seeds);
+        app.mcp_dump.n_session_seeds = gw_mcp_proxy_session_seeds();
     }
     app.mcp_dump.session_max_age_s = GW_MCP_SESSION_MAX_AGE_S;
     app.mcp_dump.request_timeout_ms =

@@ -30,6 +30,7 @@
 /* ---- process-wide settings ------------------------------------------------------------------ */
 
 static gw_mcp_session_keyring_t *keyring; /* set before workers start, read-only afterwards */
+static size_t n_given_seeds;              /* the seeds keyring was made from; 0: a random one */
 static char **allowed_origins;
 static size_t n_allowed_origins;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
@@ -65,6 +66,11 @@ static void free_origins(void)
     n_allowed_origins = 0;
 }
 
+size_t gw_mcp_proxy_session_seeds(void)
+{
+    return n_given_seeds;
+}
+
 int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, bool warn, const char **why)
 {
     static const char *dummy;
@@ -72,6 +78,7 @@ int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, b
         why = &dummy;
     *why = NULL;
     gw_mcp_session_keyring_t *kr = NULL;
+    size_t kr_seeds = 0;
     if (seeds_csv != NULL && seeds_csv[0] != '\0') {
         gw_str_t seeds[GW_MCP_SESSION_MAX_SEEDS];
         size_t n = 0;
@@ -94,6 +101,7 @@ int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, b
             *why = "invalid MCP session seeds (each at least 16 bytes, no duplicates)";
             return GW_EINVAL;
         }
+        kr_seeds = n;
     } else {
         if (random_keyring(&kr) != GW_OK) {
             *why = "cannot create a random MCP session seed";
@@ -105,6 +113,7 @@ int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, b
     }
     gw_mcp_session_keyring_unref(keyring);
     keyring = kr;
+    n_given_seeds = kr_seeds;
     const char *hb = getenv("AIGW_MCP_HEARTBEAT_MS");
     if (hb != NULL && hb[0] != '\0') {
         char *end = NULL;

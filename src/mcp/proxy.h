@@ -43,6 +43,10 @@
  * GW_EINVAL with a message in *why (static text, never a seed byte). Calling it again replaces
  * the settings; only before workers start. */
 int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, bool warn, const char **why);
+
+/* How many session seeds the last gw_mcp_proxy_setup was given (0: it made a random one); for
+ * /config_dump, which shows the count and never a seed. */
+size_t gw_mcp_proxy_session_seeds(void);
 /* The gateway starts draining (SIGTERM): open GET streams end within GW_MCP_STREAM_TICK_MS so
  * connections can close. Any thread. */
 void gw_mcp_proxy_begin_drain(void);
