@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "config/config.h"
 
 #include <limits.h>
@@ -39,34 +41,6 @@ static gw_config_t *from_env(const envkv_t *env, gw_buf_t *errors)
 }
 
 /* ---- where the reference's golden files are ---- */
-
-/* $AIGW_TESTDATA, else ../shared/testdata beside the repository (found from the working
- * directory upwards); NULL when absent, and the test then skips saying so. */
-static const char *testdata_dir(void)
-{
-    static char path[PATH_MAX];
-    const char *env = getenv("AIGW_TESTDATA");
-    struct stat st;
-    if (env != NULL && *env != '\0') {
-        snprintf(path, sizeof(path), "%s", env);
-        return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? path : NULL;
-    }
-    char dir[PATH_MAX - 64];
-    if (getcwd(dir, sizeof(dir)) == NULL)
-        return NULL;
-    for (;;) {
-        char probe[PATH_MAX];
-        snprintf(probe, sizeof(probe), "%s/src/config/config.h", dir);
-        if (access(probe, R_OK) == 0) {
-            snprintf(path, sizeof(path), "%s/../shared/testdata", dir);
-            return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? path : NULL;
-        }
-        char *slash = strrchr(dir, '/');
-        if (slash == NULL || slash == dir)
-            return NULL;
-        *slash = '\0';
-    }
-}
 
 #define GOLDEN_DIR "envoy-ai-gateway/internal/autoconfig/testdata"
 
@@ -168,7 +142,7 @@ static void assert_same_snapshot(const gw_config_t *a, const gw_config_t *b)
 /* Loads the golden YAML with the variables it references exported, and compares. */
 static void compare_with_golden(const gw_config_t *c, const char *file, const envkv_t *env)
 {
-    const char *td = testdata_dir();
+    const char *td = tu_testdata();
     if (td == NULL) {
         printf("skipped golden comparison: ../shared/testdata not found\n");
         return;

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "config/config.h"
 #include "core/log.h"
 
@@ -21,37 +23,11 @@
 
 static char root[PATH_MAX];
 
-static const char *testdata_dir(void)
-{
-    static char path[PATH_MAX];
-    const char *env = getenv("AIGW_TESTDATA");
-    struct stat st;
-    if (env != NULL && *env != '\0') {
-        snprintf(path, sizeof(path), "%s", env);
-        return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? path : NULL;
-    }
-    char dir[PATH_MAX - 64];
-    if (getcwd(dir, sizeof(dir)) == NULL)
-        return NULL;
-    for (;;) {
-        char probe[PATH_MAX];
-        snprintf(probe, sizeof(probe), "%s/src/config/config.h", dir);
-        if (access(probe, R_OK) == 0) {
-            snprintf(path, sizeof(path), "%s/../shared/testdata", dir);
-            return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? path : NULL;
-        }
-        char *slash = strrchr(dir, '/');
-        if (slash == NULL || slash == dir)
-            return NULL;
-        *slash = '\0';
-    }
-}
-
 static int setup(void **state)
 {
     (void)state;
     gw_log_level = GW_LOG_WARN; /* the notices about Deployments and EnvoyProxy are expected */
-    const char *td = testdata_dir();
+    const char *td = tu_testdata();
     struct stat st;
     if (td == NULL)
         return 0;

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "config/config.h"
 #include "config/yaml_dom.h"
 
@@ -18,32 +20,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static const char *testdata_dir(void)
-{
-    static char path[PATH_MAX];
-    const char *env = getenv("AIGW_TESTDATA");
-    struct stat st;
-    if (env != NULL && *env != '\0') {
-        snprintf(path, sizeof(path), "%s", env);
-        return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? path : NULL;
-    }
-    char dir[PATH_MAX - 64];
-    if (getcwd(dir, sizeof(dir)) == NULL)
-        return NULL;
-    for (;;) {
-        char probe[PATH_MAX];
-        snprintf(probe, sizeof(probe), "%s/src/config/config.h", dir);
-        if (access(probe, R_OK) == 0) {
-            snprintf(path, sizeof(path), "%s/../shared/testdata", dir);
-            return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? path : NULL;
-        }
-        char *slash = strrchr(dir, '/');
-        if (slash == NULL || slash == dir)
-            return NULL;
-        *slash = '\0';
-    }
-}
 
 static char *read_all(const char *path, size_t *len)
 {
@@ -192,7 +168,7 @@ static void test_keywords_of(void **state)
 static void test_crdcel_verdicts(void **state)
 {
     (void)state;
-    const char *td = testdata_dir();
+    const char *td = tu_testdata();
     char base[PATH_MAX + 64], path[PATH_MAX + 256];
     if (td != NULL)
         snprintf(base, sizeof(base), "%s/envoy-ai-gateway/tests/crdcel", td);

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
