@@ -1,11 +1,14 @@
 /* libFuzzer harness for the YAML configuration loader (substitution, DOM, every kind, linking,
  * MCPRoute, the resources-only check): arbitrary bytes must never crash or leak; a snapshot that
- * loads must be internally consistent and matchable, and a refusal must say why. */
+ * loads must be internally consistent, matchable and dumpable as valid JSON, and a refusal must say
+ * why. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
+#include "config/config_dump.h"
+#include "core/json.h"
 #include "core/log.h"
 
 static gw_str_t get_header(void *ud, gw_str_t name)
@@ -69,6 +72,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if ((c->listen_tls_cert_pem == NULL) != (c->listen_tls_key_pem == NULL))
             abort();
+        /* /config_dump of whatever loaded is one valid JSON document (names, hosts, header values
+         * and regexes from the input are escaped). */
+        gw_buf_t dump;
+        gw_buf_init(&dump, GW_BUF_UNLIMITED);
+        gw_config_dump_mcp_t settings = {.n_session_seeds = 2, .session_max_age_s = 60, .request_timeout_ms = 1000};
+        if (gw_config_dump_json(c, &settings, &dump) != GW_OK ||
+            gw_json_validate(dump.data, dump.len, 0, NULL) != GW_OK)
+            abort();
+        gw_buf_free(&dump);
         gw_config_unref(c);
     }
     gw_buf_free(&errors);
