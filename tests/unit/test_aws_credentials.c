@@ -13,12 +13,13 @@
 #include "core/buf.h"
 #include "core/log.h"
 
+#include "fake_http.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,201 +153,7 @@ static void rm_tree(const char *dir)
 }
 
 /* ------------------------------------------------------------------------------------------------
- * A tiny HTTP/1.1 server: one request per connection, answered by a handler, then closed. */
-
-typedef struct {
-    char method[16];
-    char path[512];
-    char head[8192];
-    char body[8192];
-} fake_req_t;
-
-typedef struct fake_s fake_t;
-typedef void (*fake_handler_t)(fake_t *f, const fake_req_t *rq, gw_buf_t *answer);
-
-typedef struct fconn_s {
-    uv_tcp_t tcp;
-    fake_t *f;
-    struct fconn_s *next;
-    gw_buf_t in;
-    bool closing;
-} fconn_t;
-
-struct fake_s {
-    uv_tcp_t listener;
-    bool listening;
-    uint16_t port;
-    fake_handler_t handler;
-    bool silent; /* accept, never answer */
-    void *ud;
-    int nreq;
-    fake_req_t reqs[4]; /* the first four requests */
-    fake_req_t last;
-    fconn_t *conns;
-};
-
-#define MAX_FAKES 6
-static fake_t *fakes[MAX_FAKES];
-static size_t n_fakes;
-
-static void fconn_closed(uv_handle_t *h)
-{
-    fconn_t *c = h->data;
-    for (fconn_t **pp = &c->f->conns; *pp; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
-    }
-    gw_buf_free(&c->in);
-    free(c);
-}
-
-static void fconn_close(fconn_t *c)
-{
-    if (c->closing)
-        return;
-    c->closing = true;
-    uv_close((uv_handle_t *)&c->tcp, fconn_closed);
-}
-
-typedef struct {
-    uv_write_t w;
-    fconn_t *c;
-    char data[];
-} fwrite_t;
-
-static void on_fwrite(uv_write_t *w, int status)
-{
-    fwrite_t *fw = GW_CONTAINER_OF(w, fwrite_t, w);
-    fconn_close(fw->c);
-    free(fw);
-}
-
-static void copy_str(char *dst, size_t cap, const char *src, size_t n)
-{
-    n = GW_MIN(n, cap - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
-static size_t content_length(const char *head, size_t len)
-{
-    static const char key[] = "\r\ncontent-length:";
-    for (size_t i = 0; i + sizeof(key) - 1 <= len; i++) {
-        if (strncasecmp(head + i, key, sizeof(key) - 1) != 0)
-            continue;
-        size_t v = 0;
-        for (size_t j = i + sizeof(key) - 1; j < len && (head[j] == ' ' || (head[j] >= '0' && head[j] <= '9')); j++)
-            if (head[j] != ' ')
-                v = v * 10 + (size_t)(head[j] - '0');
-        return v;
-    }
-    return 0;
-}
-
-static void fconn_process(fconn_t *c)
-{
-    const char *d = c->in.data;
-    const char *end = d ? memmem(d, c->in.len, "\r\n\r\n", 4) : NULL;
-    if (end == NULL)
-        return;
-    size_t hl = (size_t)(end - d) + 4, bl = content_length(d, hl);
-    if (c->in.len < hl + bl)
-        return;
-    fake_t *f = c->f;
-    fake_req_t *rq = &f->last;
-    memset(rq, 0, sizeof(*rq));
-    const char *sp1 = memchr(d, ' ', hl);
-    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', hl - (size_t)(sp1 + 1 - d)) : NULL;
-    assert_non_null(sp2);
-    copy_str(rq->method, sizeof(rq->method), d, (size_t)(sp1 - d));
-    copy_str(rq->path, sizeof(rq->path), sp1 + 1, (size_t)(sp2 - sp1 - 1));
-    copy_str(rq->head, sizeof(rq->head), d, hl);
-    copy_str(rq->body, sizeof(rq->body), d + hl, bl);
-    if (f->nreq < 4)
-        f->reqs[f->nreq] = *rq;
-    f->nreq++;
-    gw_buf_t answer;
-    gw_buf_init(&answer, GW_BUF_UNLIMITED);
-    f->handler(f, rq, &answer);
-    fwrite_t *fw = gw_malloc(sizeof(*fw) + answer.len + 1);
-    fw->c = c;
-    memcpy(fw->data, answer.data, answer.len);
-    uv_buf_t b = uv_buf_init(fw->data, (unsigned)answer.len);
-    assert_int_equal(uv_write(&fw->w, (uv_stream_t *)&c->tcp, &b, 1, on_fwrite), 0);
-    gw_buf_free(&answer);
-    uv_read_stop((uv_stream_t *)&c->tcp);
-}
-
-static void on_falloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    buf->base = gw_malloc(65536);
-    buf->len = 65536;
-}
-
-static void on_fread(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    fconn_t *c = s->data;
-    if (nread > 0)
-        gw_buf_append(&c->in, buf->base, (size_t)nread);
-    free(buf->base);
-    if (nread < 0)
-        fconn_close(c);
-    else if (nread > 0)
-        fconn_process(c);
-}
-
-static void on_faccept(uv_stream_t *l, int status)
-{
-    fake_t *f = l->data;
-    if (status != 0)
-        return;
-    fconn_t *c = gw_calloc(1, sizeof(*c));
-    c->f = f;
-    gw_buf_init(&c->in, 1 << 20);
-    uv_tcp_init(&loop, &c->tcp);
-    c->tcp.data = c;
-    c->next = f->conns;
-    f->conns = c;
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
-        fconn_close(c);
-        return;
-    }
-    if (!f->silent)
-        uv_read_start((uv_stream_t *)&c->tcp, on_falloc, on_fread);
-}
-
-static fake_t *fake_start(fake_handler_t handler, void *ud)
-{
-    assert_true(n_fakes < MAX_FAKES);
-    fake_t *f = gw_calloc(1, sizeof(*f));
-    fakes[n_fakes++] = f;
-    f->handler = handler;
-    f->ud = ud;
-    struct sockaddr_in sin;
-    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &sin), 0);
-    assert_int_equal(uv_tcp_init(&loop, &f->listener), 0);
-    f->listener.data = f;
-    assert_int_equal(uv_tcp_bind(&f->listener, (const struct sockaddr *)&sin, 0), 0);
-    assert_int_equal(uv_listen((uv_stream_t *)&f->listener, 128, on_faccept), 0);
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    assert_int_equal(uv_tcp_getsockname(&f->listener, (struct sockaddr *)&ss, &len), 0);
-    f->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    f->listening = true;
-    return f;
-}
-
-static void fake_stop(fake_t *f)
-{
-    if (f->listening) {
-        uv_close((uv_handle_t *)&f->listener, NULL);
-        f->listening = false;
-    }
-    for (fconn_t *c = f->conns; c; c = c->next)
-        fconn_close(c);
-}
+ * Answers for the fake endpoints (served by fake_http.h) */
 
 __attribute__((format(printf, 4, 5))) static void answer(gw_buf_t *a, int status, const char *ctype, const char *fmt,
                                                          ...)
@@ -357,18 +164,8 @@ __attribute__((format(printf, 4, 5))) static void answer(gw_buf_t *a, int status
     va_start(ap, fmt);
     assert_int_equal(gw_buf_vappendf(&body, fmt, ap), GW_OK);
     va_end(ap);
-    gw_buf_appendf(a, "HTTP/1.1 %d Whatever\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                   status, ctype, body.len);
-    gw_buf_append(a, body.data, body.len);
+    fh_answer(a, status, ctype, NULL, body.data, body.len);
     gw_buf_free(&body);
-}
-
-static bool has_header(const fake_req_t *rq, const char *line)
-{
-    char needle[1024];
-    int n = snprintf(needle, sizeof(needle), "\r\n%s\r\n", line);
-    assert_true(n > 0 && (size_t)n < sizeof(needle));
-    return strcasestr(rq->head, needle) != NULL;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -382,7 +179,6 @@ static int setup(void **state)
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/aigw-awscred-XXXXXX");
     assert_non_null(mkdtemp(tmpdir));
     env_n = 0;
-    n_fakes = 0;
     gw_log_level = GW_LOG_ERROR + 1; /* quiet: failures are the point of several cases */
     return 0;
 }
@@ -404,8 +200,7 @@ static atomic_int pause_state; /* the held-reader case: 0 idle, 1 armed, 2 pause
 static int teardown(void **state)
 {
     atomic_store(&pause_state, 3); /* never leave a reader parked when a case failed midway */
-    for (size_t i = 0; i < n_fakes; i++)
-        fake_stop(fakes[i]);
+    fh_servers_stop_all();
     /* Everything the providers and fakes opened must close by itself, in bounded time; a leftover
      * handle (a provider not closed because the case failed midway) is closed here and reported. */
     int open = 0;
@@ -419,9 +214,7 @@ static int teardown(void **state)
     uv_walk(&loop, close_open, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
-    for (size_t i = 0; i < n_fakes; i++)
-        free(fakes[i]);
-    n_fakes = 0;
+    fh_servers_free_all();
     rm_tree(tmpdir);
     gw_log_level = GW_LOG_INFO;
     if (open)
@@ -494,7 +287,7 @@ typedef struct {
     int issued;
 } sts_state_t;
 
-static void sts_handler(fake_t *f, const fake_req_t *rq, gw_buf_t *a)
+static void sts_handler(fh_server_t *f, const fh_req_t *rq, gw_buf_t *a)
 {
     sts_state_t *st = f->ud;
     char exp[64];
@@ -547,7 +340,7 @@ typedef struct {
     int issued;
 } json_state_t;
 
-static void container_handler(fake_t *f, const fake_req_t *rq, gw_buf_t *a)
+static void container_handler(fh_server_t *f, const fh_req_t *rq, gw_buf_t *a)
 {
     json_state_t *st = f->ud;
     char exp[64];
@@ -567,16 +360,16 @@ static void container_handler(fake_t *f, const fake_req_t *rq, gw_buf_t *a)
            st->issued, st->issued, st->issued, exp);
 }
 
-static void imds_handler(fake_t *f, const fake_req_t *rq, gw_buf_t *a)
+static void imds_handler(fh_server_t *f, const fh_req_t *rq, gw_buf_t *a)
 {
     if (strcmp(rq->method, "PUT") == 0 && strcmp(rq->path, "/latest/api/token") == 0) {
-        if (!has_header(rq, "X-aws-ec2-metadata-token-ttl-seconds: 21600"))
+        if (!fh_req_has_header(rq, "X-aws-ec2-metadata-token-ttl-seconds: 21600"))
             answer(a, 400, "text/plain", "missing ttl");
         else
             answer(a, 200, "text/plain", "imds-session-token");
         return;
     }
-    if (strcmp(rq->method, "GET") != 0 || !has_header(rq, "X-aws-ec2-metadata-token: imds-session-token")) {
+    if (strcmp(rq->method, "GET") != 0 || !fh_req_has_header(rq, "X-aws-ec2-metadata-token: imds-session-token")) {
         answer(a, 401, "text/plain", "unauthorized");
         return;
     }
@@ -716,7 +509,7 @@ static void test_shared_file_missing_profile(void **state)
 {
     char creds[256];
     write_tmp("credentials", shared_creds, creds, sizeof(creds));
-    fake_t *imds = fake_start(imds_handler, NULL);
+    fh_server_t *imds = fh_server_start(&loop, imds_handler, NULL);
     env_set("AWS_SHARED_CREDENTIALS_FILE", "%s", creds);
     env_set("AWS_PROFILE", "nope");
     env_set("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:%u", imds->port);
@@ -820,7 +613,7 @@ static void web_identity_env(const char *token_path, uint16_t port)
 static void test_web_identity_refresh(void **state)
 {
     sts_state_t st = {.life = 2};
-    fake_t *sts = fake_start(sts_handler, &st);
+    fh_server_t *sts = fh_server_start(&loop, sts_handler, &st);
     char token[256];
     write_tmp("token", "jwt-one\n", token, sizeof(token));
     web_identity_env(token, sts->port);
@@ -834,10 +627,10 @@ static void test_web_identity_refresh(void **state)
 
     /* The request: a form with the role, the session name and the token file's contents. */
     assert_int_equal(sts->nreq, 1);
-    const fake_req_t *rq = &sts->reqs[0];
+    const fh_req_t *rq = &sts->reqs[0];
     assert_string_equal(rq->method, "POST");
     assert_string_equal(rq->path, "/");
-    assert_true(has_header(rq, "Content-Type: application/x-www-form-urlencoded; charset=utf-8"));
+    assert_true(fh_req_has_header(rq, "Content-Type: application/x-www-form-urlencoded; charset=utf-8"));
     assert_string_equal(rq->body, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
                                   "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Faigw-test"
                                   "&RoleSessionName=aigw-unit&WebIdentityToken=jwt-one");
@@ -890,7 +683,7 @@ static void test_web_identity_refresh(void **state)
 static void test_web_identity_failures(void **state)
 {
     sts_state_t st = {.mode = 1, .life = 3600};
-    fake_t *sts = fake_start(sts_handler, &st);
+    fh_server_t *sts = fh_server_start(&loop, sts_handler, &st);
     char token[256];
     write_tmp("token", "jwt-refused", token, sizeof(token));
     web_identity_env(token, sts->port);
@@ -941,7 +734,7 @@ static void test_web_identity_failures(void **state)
     assert_int_equal(sts->nreq, before);
 
     /* Nobody listening. */
-    fake_stop(sts);
+    fh_server_stop(sts);
     write_file(token, "jwt", 3);
     p = provider(NULL, NULL);
     wait_settled(p, 3000);
@@ -955,7 +748,7 @@ static void test_web_identity_failures(void **state)
 static void test_container_full_uri(void **state)
 {
     json_state_t st = {.life = 3600};
-    fake_t *c = fake_start(container_handler, &st);
+    fh_server_t *c = fh_server_start(&loop, container_handler, &st);
     char token[256];
     write_tmp("pod-identity-token", "container-token-abc\n", token, sizeof(token));
     env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:%u/v1/credentials?x=1", c->port);
@@ -970,7 +763,7 @@ static void test_container_full_uri(void **state)
     assert_int_equal(c->nreq, 1);
     assert_string_equal(c->reqs[0].method, "GET");
     assert_string_equal(c->reqs[0].path, "/v1/credentials?x=1");
-    assert_true(has_header(&c->reqs[0], "Authorization: container-token-abc"));
+    assert_true(fh_req_has_header(&c->reqs[0], "Authorization: container-token-abc"));
     gw_aws_credentials_snapshot_t *s = gw_aws_credentials_get(p);
     assert_true(s->expiration > time(NULL) + 3500);
     gw_aws_credentials_release(s);
@@ -981,7 +774,7 @@ static void test_container_full_uri(void **state)
     akid_wait_t w = {p, "AKID1"};
     assert_true(run_until(akid_is_not, &w, 3000));
     expect_creds(p, "AKID2", "SECRET2", "TOKEN2", "container");
-    assert_true(has_header(&c->reqs[1], "Authorization: container-token-rotated"));
+    assert_true(fh_req_has_header(&c->reqs[1], "Authorization: container-token-rotated"));
 
     /* A malformed answer is a failure that keeps the credentials. */
     st.mode = 2;
@@ -997,7 +790,7 @@ static void test_container_full_uri(void **state)
     p = provider(NULL, NULL);
     wait_settled(p, 3000);
     expect_settled_ok(p);
-    assert_true(has_header(&c->last, "Authorization: env-token"));
+    assert_true(fh_req_has_header(&c->last, "Authorization: env-token"));
     gw_aws_credentials_provider_close(p);
 }
 
@@ -1038,7 +831,7 @@ static void test_container_uri_rules(void **state)
 
 static void test_imds_v2(void **state)
 {
-    fake_t *imds = fake_start(imds_handler, NULL);
+    fh_server_t *imds = fh_server_start(&loop, imds_handler, NULL);
     env_set("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:%u/", imds->port);
     gw_aws_credentials_provider_t *p = provider(NULL, NULL);
     wait_settled(p, 3000);
@@ -1047,12 +840,12 @@ static void test_imds_v2(void **state)
     assert_int_equal(imds->nreq, 3);
     assert_string_equal(imds->reqs[0].method, "PUT");
     assert_string_equal(imds->reqs[0].path, "/latest/api/token");
-    assert_true(has_header(&imds->reqs[0], "X-aws-ec2-metadata-token-ttl-seconds: 21600"));
+    assert_true(fh_req_has_header(&imds->reqs[0], "X-aws-ec2-metadata-token-ttl-seconds: 21600"));
     assert_string_equal(imds->reqs[1].method, "GET");
     assert_string_equal(imds->reqs[1].path, "/latest/meta-data/iam/security-credentials/");
-    assert_true(has_header(&imds->reqs[1], "X-aws-ec2-metadata-token: imds-session-token"));
+    assert_true(fh_req_has_header(&imds->reqs[1], "X-aws-ec2-metadata-token: imds-session-token"));
     assert_string_equal(imds->reqs[2].path, "/latest/meta-data/iam/security-credentials/role-a");
-    assert_true(has_header(&imds->reqs[2], "X-aws-ec2-metadata-token: imds-session-token"));
+    assert_true(fh_req_has_header(&imds->reqs[2], "X-aws-ec2-metadata-token: imds-session-token"));
     gw_aws_credentials_provider_close(p);
 
     /* Disabled: never asked. */
@@ -1067,7 +860,7 @@ static void test_imds_v2(void **state)
 static void test_imds_unreachable(void **state)
 {
     /* A host where nothing answers (a non-EC2 machine): settled, with an error, within ~1 s. */
-    fake_t *silent = fake_start(imds_handler, NULL);
+    fh_server_t *silent = fh_server_start(&loop, imds_handler, NULL);
     silent->silent = true;
     env_set("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:%u", silent->port);
     int64_t t0 = now_ms();
@@ -1079,9 +872,9 @@ static void test_imds_unreachable(void **state)
     gw_aws_credentials_provider_close(p);
 
     /* A refused connection settles at once. */
-    fake_t *closed = fake_start(imds_handler, NULL);
+    fh_server_t *closed = fh_server_start(&loop, imds_handler, NULL);
     uint16_t port = closed->port;
-    fake_stop(closed);
+    fh_server_stop(closed);
     run_for(5);
     env_set("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:%u", port);
     t0 = now_ms();
@@ -1102,9 +895,9 @@ static void test_chain_order(void **state)
     write_tmp("token", "jwt-chain", token, sizeof(token));
     sts_state_t sst = {.life = 3600};
     json_state_t cst = {.life = 3600};
-    fake_t *sts = fake_start(sts_handler, &sst);
-    fake_t *cont = fake_start(container_handler, &cst);
-    fake_t *imds = fake_start(imds_handler, NULL);
+    fh_server_t *sts = fh_server_start(&loop, sts_handler, &sst);
+    fh_server_t *cont = fh_server_start(&loop, container_handler, &cst);
+    fh_server_t *imds = fh_server_start(&loop, imds_handler, NULL);
     env_set("AWS_ACCESS_KEY_ID", "AKIDENV");
     env_set("AWS_SECRET_ACCESS_KEY", "SECRETENV");
     env_set("AWS_SHARED_CREDENTIALS_FILE", "%s", creds);
@@ -1179,7 +972,7 @@ static void test_secrets_not_logged(void **state)
     gw_log_level = GW_LOG_DEBUG;
 
     sts_state_t st = {.mode = 1, .life = 3600};
-    fake_t *sts = fake_start(sts_handler, &st);
+    fh_server_t *sts = fh_server_start(&loop, sts_handler, &st);
     write_tmp("token", "jwt-very-secret-xyz", token, sizeof(token));
     web_identity_env(token, sts->port);
     gw_aws_credentials_provider_t *p = provider(NULL, NULL);
@@ -1194,7 +987,7 @@ static void test_secrets_not_logged(void **state)
     gw_aws_credentials_provider_close(p);
 
     json_state_t cst = {.mode = 1, .life = 3600};
-    fake_t *cont = fake_start(container_handler, &cst);
+    fh_server_t *cont = fh_server_start(&loop, container_handler, &cst);
     env_unset("AWS_WEB_IDENTITY_TOKEN_FILE");
     write_tmp("ctoken", "container-very-secret", ctoken, sizeof(ctoken));
     env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:%u/creds", cont->port);
@@ -1296,7 +1089,7 @@ static bool nothing_retired(void *ud)
 static void test_concurrent_readers(void **state)
 {
     json_state_t st = {.life = 3600};
-    fake_t *c = fake_start(container_handler, &st);
+    fh_server_t *c = fh_server_start(&loop, container_handler, &st);
     env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:%u/creds", c->port);
     env_set("AWS_EC2_METADATA_DISABLED", "true");
     gw_aws_credentials_provider_t *p = provider(NULL, NULL);
@@ -1374,7 +1167,7 @@ static bool fetched_two(void *ud)
 static void test_grace_period_holds_for_a_reader_in_get(void **state)
 {
     json_state_t st = {.life = 3600};
-    fake_t *c = fake_start(container_handler, &st);
+    fh_server_t *c = fh_server_start(&loop, container_handler, &st);
     env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:%u/creds", c->port);
     env_set("AWS_EC2_METADATA_DISABLED", "true");
     gw_aws_credentials_provider_t *p = provider(NULL, NULL);

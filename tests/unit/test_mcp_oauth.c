@@ -15,6 +15,8 @@
 #include "core/log.h"
 #include "mcp/oauth.h"
 
+#include "fake_http.h"
+
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -22,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #define ISS "https://idp.example.com/realms/mcp"
@@ -81,159 +82,28 @@ static char *fmt(const char *f, ...)
 }
 
 /* ------------------------------------------------------------------------------------------------
- * A tiny HTTP/1.1 server: one request per connection, answered by a handler, then closed. */
+ * Fake identity providers: a fake_http.h server each, serving a JWKS and a metadata document. */
 
 typedef struct {
-    char method[16];
-    char path[512];
-    char head[8192];
-} fake_req_t;
-
-typedef struct fake_s fake_t;
-typedef void (*fake_handler_t)(fake_t *f, const fake_req_t *rq, gw_buf_t *answer);
-
-typedef struct fconn_s {
-    uv_tcp_t tcp;
-    fake_t *f;
-    struct fconn_s *next;
-    gw_buf_t in;
-    bool closing;
-} fconn_t;
-
-#define MAX_PATHS 32
-
-struct fake_s {
-    uv_tcp_t listener;
-    bool listening;
-    uint16_t port;
-    fake_handler_t handler;
-    int nreq;
-    char paths[MAX_PATHS][512]; /* request paths, in order */
-    fconn_t *conns;
-    /* what the handler serves */
-    char *jwks;          /* at /jwks */
+    fh_server_t *http;
+    char *jwks; /* at /jwks */
     const char *cache_control;
-    char *metadata;      /* at metadata_path */
+    char *metadata; /* at metadata_path */
     char metadata_path[256];
-    bool hang;           /* read requests, never answer */
-};
+} idp_t;
 
-static fake_t *fakes[4];
-static size_t n_fakes;
-
-static void fconn_closed(uv_handle_t *h)
-{
-    fconn_t *c = h->data;
-    for (fconn_t **pp = &c->f->conns; *pp; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
-    }
-    gw_buf_free(&c->in);
-    free(c);
-}
-
-static void fconn_close(fconn_t *c)
-{
-    if (c->closing)
-        return;
-    c->closing = true;
-    uv_close((uv_handle_t *)&c->tcp, fconn_closed);
-}
-
-typedef struct {
-    uv_write_t w;
-    fconn_t *c;
-    char data[];
-} fwrite_t;
-
-static void on_fwrite(uv_write_t *w, int status)
-{
-    fwrite_t *fw = GW_CONTAINER_OF(w, fwrite_t, w);
-    fconn_close(fw->c);
-    free(fw);
-}
-
-static void fconn_process(fconn_t *c)
-{
-    const char *d = c->in.data;
-    const char *end = d ? memmem(d, c->in.len, "\r\n\r\n", 4) : NULL;
-    if (end == NULL)
-        return;
-    size_t hl = (size_t)(end - d) + 4;
-    fake_t *f = c->f;
-    fake_req_t rq;
-    memset(&rq, 0, sizeof(rq));
-    const char *sp1 = memchr(d, ' ', hl);
-    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', hl - (size_t)(sp1 + 1 - d)) : NULL;
-    assert_non_null(sp2);
-    snprintf(rq.method, sizeof(rq.method), "%.*s", (int)(sp1 - d), d);
-    snprintf(rq.path, sizeof(rq.path), "%.*s", (int)(sp2 - sp1 - 1), sp1 + 1);
-    snprintf(rq.head, sizeof(rq.head), "%.*s", (int)hl, d);
-    if (f->nreq < MAX_PATHS)
-        snprintf(f->paths[f->nreq], sizeof(f->paths[0]), "%s", rq.path);
-    f->nreq++;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    if (f->hang)
-        return;
-    gw_buf_t answer;
-    gw_buf_init(&answer, GW_BUF_UNLIMITED);
-    f->handler(f, &rq, &answer);
-    fwrite_t *fw = gw_malloc(sizeof(*fw) + answer.len + 1);
-    fw->c = c;
-    memcpy(fw->data, answer.data, answer.len);
-    uv_buf_t b = uv_buf_init(fw->data, (unsigned)answer.len);
-    assert_int_equal(uv_write(&fw->w, (uv_stream_t *)&c->tcp, &b, 1, on_fwrite), 0);
-    gw_buf_free(&answer);
-}
-
-static void on_falloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    buf->base = gw_malloc(65536);
-    buf->len = 65536;
-}
-
-static void on_fread(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    fconn_t *c = s->data;
-    if (nread > 0)
-        gw_buf_append(&c->in, buf->base, (size_t)nread);
-    free(buf->base);
-    if (nread < 0)
-        fconn_close(c);
-    else if (nread > 0)
-        fconn_process(c);
-}
-
-static void on_faccept(uv_stream_t *l, int status)
-{
-    fake_t *f = l->data;
-    if (status != 0)
-        return;
-    fconn_t *c = gw_calloc(1, sizeof(*c));
-    c->f = f;
-    gw_buf_init(&c->in, 1 << 20);
-    uv_tcp_init(&loop, &c->tcp);
-    c->tcp.data = c;
-    c->next = f->conns;
-    f->conns = c;
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
-        fconn_close(c);
-        return;
-    }
-    uv_read_start((uv_stream_t *)&c->tcp, on_falloc, on_fread);
-}
+static idp_t idps[4];
+static size_t n_idps;
 
 static void answer(gw_buf_t *a, int status, const char *extra, const char *body)
 {
-    gw_buf_appendf(a, "HTTP/1.1 %d Whatever\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n%s",
-                   status, strlen(body), extra ? extra : "", body);
+    fh_answer(a, status, "application/json", extra, body, strlen(body));
 }
 
 /* Serves /jwks and the metadata document; 404 for everything else. */
-static void serve(fake_t *f, const fake_req_t *rq, gw_buf_t *a)
+static void serve(fh_server_t *s, const fh_req_t *rq, gw_buf_t *a)
 {
+    idp_t *f = s->ud;
     if (strcmp(rq->path, "/jwks") == 0 && f->jwks) {
         char *extra = f->cache_control ? fmt("Cache-Control: %s\r\n", f->cache_control) : NULL;
         answer(a, 200, extra, f->jwks);
@@ -245,59 +115,13 @@ static void serve(fake_t *f, const fake_req_t *rq, gw_buf_t *a)
     }
 }
 
-static fake_t *fake_start(void)
+static idp_t *idp_start(void)
 {
-    assert_true(n_fakes < GW_ARRAY_SIZE(fakes));
-    fake_t *f = gw_calloc(1, sizeof(*f));
-    fakes[n_fakes++] = f;
-    f->handler = serve;
-    struct sockaddr_in sin;
-    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &sin), 0);
-    assert_int_equal(uv_tcp_init(&loop, &f->listener), 0);
-    f->listener.data = f;
-    assert_int_equal(uv_tcp_bind(&f->listener, (const struct sockaddr *)&sin, 0), 0);
-    assert_int_equal(uv_listen((uv_stream_t *)&f->listener, 128, on_faccept), 0);
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    assert_int_equal(uv_tcp_getsockname(&f->listener, (struct sockaddr *)&ss, &len), 0);
-    f->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    f->listening = true;
+    assert_true(n_idps < GW_ARRAY_SIZE(idps));
+    idp_t *f = &idps[n_idps++];
+    memset(f, 0, sizeof(*f));
+    f->http = fh_server_start(&loop, serve, f);
     return f;
-}
-
-static void fake_stop(fake_t *f)
-{
-    if (f->listening) {
-        uv_close((uv_handle_t *)&f->listener, NULL);
-        f->listening = false;
-    }
-    for (fconn_t *c = f->conns; c; c = c->next)
-        fconn_close(c);
-}
-
-static int count_path(const fake_t *f, const char *path)
-{
-    int n = 0;
-    for (int i = 0; i < f->nreq && i < MAX_PATHS; i++)
-        n += strcmp(f->paths[i], path) == 0;
-    return n;
-}
-
-/* A port nothing listens on: bound, then closed. */
-static uint16_t dead_port(void)
-{
-    uv_tcp_t t;
-    struct sockaddr_in sin;
-    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &sin), 0);
-    uv_tcp_init(&loop, &t);
-    assert_int_equal(uv_tcp_bind(&t, (const struct sockaddr *)&sin, 0), 0);
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    assert_int_equal(uv_tcp_getsockname(&t, (struct sockaddr *)&ss, &len), 0);
-    uint16_t port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return port;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -559,7 +383,7 @@ static int setup(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, on_tick, 5, 5);
-    n_fakes = 0;
+    n_idps = 0;
     gw_log_level = GW_LOG_ERROR + 1; /* quiet: failures are the point of several cases */
     pool = gw_upstream_pool_new(&loop, NULL, NULL);
     auth = gw_mcp_auth_new(&loop, pool);
@@ -583,8 +407,7 @@ static int teardown(void **state)
 {
     gw_mcp_auth_free(auth);
     gw_upstream_pool_close(pool);
-    for (size_t i = 0; i < n_fakes; i++)
-        fake_stop(fakes[i]);
+    fh_servers_stop_all();
     int open = 0;
     for (int i = 0; i < 1000; i++) {
         open = 0;
@@ -596,12 +419,12 @@ static int teardown(void **state)
     uv_walk(&loop, close_open, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
-    for (size_t i = 0; i < n_fakes; i++) {
-        free(fakes[i]->jwks);
-        free(fakes[i]->metadata);
-        free(fakes[i]);
+    fh_servers_free_all();
+    for (size_t i = 0; i < n_idps; i++) {
+        free(idps[i].jwks);
+        free(idps[i].metadata);
     }
-    n_fakes = 0;
+    n_idps = 0;
     gw_log_level = GW_LOG_INFO;
     if (open)
         fail_msg("%d handle(s) still open after the case", open);
@@ -792,9 +615,9 @@ static void test_required_scopes(void **state)
 
 static void test_remote_rotation_and_rate_limit(void **state)
 {
-    fake_t *f = fake_start();
+    idp_t *f = idp_start();
     f->jwks = jwks_of(1, rsa_a, "rsa-a");
-    char *uri = fmt("http://127.0.0.1:%u/jwks", f->port);
+    char *uri = fmt("http://127.0.0.1:%u/jwks", f->http->port);
     route_t t;
     route_init(&t, "default/remote", NULL, uri);
     char *ta = good_token(rsa_a, "rsa-a"), *tb = good_token(ec_b, "ec-b"), *tc = good_token(ec_c, "ec-c");
@@ -802,7 +625,7 @@ static void test_remote_rotation_and_rate_limit(void **state)
     assert_int_equal(o.status, 0);
     o = check_token(&t, ta);
     assert_int_equal(o.status, 0);
-    assert_int_equal(count_path(f, "/jwks"), 1); /* cached */
+    assert_int_equal(fh_server_count_path(f->http, "/jwks"), 1); /* cached */
     /* Rotation: the IdP adds ec-b; a token under it makes one refetch. The rate limit counts from
      * the last fetch, so let it pass first. */
     free(f->jwks);
@@ -810,16 +633,16 @@ static void test_remote_rotation_and_rate_limit(void **state)
     run_for(450);
     o = check_token(&t, tb);
     assert_int_equal(o.status, 0);
-    assert_int_equal(count_path(f, "/jwks"), 2);
+    assert_int_equal(fh_server_count_path(f->http, "/jwks"), 2);
     /* An unknown kid right after a fetch: no refetch, 401. */
     o = check_token(&t, tc);
     expect_invalid_token(&o, "The access token is invalid");
-    assert_int_equal(count_path(f, "/jwks"), 2);
+    assert_int_equal(fh_server_count_path(f->http, "/jwks"), 2);
     /* Once the interval passed: one refetch, still unknown, 401. */
     run_for(450);
     o = check_token(&t, tc);
     assert_int_equal(o.status, 401);
-    assert_int_equal(count_path(f, "/jwks"), 3);
+    assert_int_equal(fh_server_count_path(f->http, "/jwks"), 3);
     /* Single-flight: five checks meeting the same unknown kid wait for one fetch. */
     free(f->jwks);
     f->jwks = jwks_of(3, rsa_a, "rsa-a", ec_b, "ec-b", ec_c, "ec-c");
@@ -836,36 +659,36 @@ static void test_remote_rotation_and_rate_limit(void **state)
         assert_int_equal(os[i].status, 0);
         assert_int_equal(os[i].calls, 1);
     }
-    assert_int_equal(count_path(f, "/jwks"), 4);
+    assert_int_equal(fh_server_count_path(f->http, "/jwks"), 4);
     free(v), free(ta), free(tb), free(tc), free(uri);
 }
 
 static void test_remote_cache_control(void **state)
 {
-    fake_t *f = fake_start();
+    idp_t *f = idp_start();
     f->jwks = jwks_of(1, ec_b, "ec-b");
     f->cache_control = "no-store"; /* clamped to min_ttl (300 ms here) */
-    char *uri = fmt("http://127.0.0.1:%u/jwks", f->port);
+    char *uri = fmt("http://127.0.0.1:%u/jwks", f->http->port);
     route_t t;
     route_init(&t, "default/remote", NULL, uri);
     char *tok = good_token(ec_b, "ec-b");
     outcome_t o = check_token(&t, tok);
     assert_int_equal(o.status, 0);
     o = check_token(&t, tok);
-    assert_int_equal(count_path(f, "/jwks"), 1);
+    assert_int_equal(fh_server_count_path(f->http, "/jwks"), 1);
     run_for(350);
     o = check_token(&t, tok);
     assert_int_equal(o.status, 0);
-    assert_int_equal(count_path(f, "/jwks"), 2);
+    assert_int_equal(fh_server_count_path(f->http, "/jwks"), 2);
     /* max-age=3600: no refetch after the minimum. */
     f->cache_control = "public, max-age=3600";
     run_for(350);
     o = check_token(&t, tok);
-    assert_int_equal(count_path(f, "/jwks"), 3);
+    assert_int_equal(fh_server_count_path(f->http, "/jwks"), 3);
     run_for(350);
     o = check_token(&t, tok);
     assert_int_equal(o.status, 0);
-    assert_int_equal(count_path(f, "/jwks"), 3);
+    assert_int_equal(fh_server_count_path(f->http, "/jwks"), 3);
     /* The parser itself. */
     assert_int_equal(gw_mcp_auth_cache_ttl(GW_STR(""), 5000, 100), 5000);
     assert_int_equal(gw_mcp_auth_cache_ttl(GW_STR("max-age=60"), 5000, 100), 60000);
@@ -880,7 +703,7 @@ static void test_remote_cache_control(void **state)
 static void test_remote_failures(void **state)
 {
     /* Nobody listening: 503 (not 401), and no second connection within the retry window. */
-    char *uri = fmt("http://127.0.0.1:%u/jwks", dead_port());
+    char *uri = fmt("http://127.0.0.1:%u/jwks", fh_unused_port(&loop));
     route_t t;
     route_init(&t, "default/dead", NULL, uri);
     char *tok = good_token(ec_b, "ec-b");
@@ -891,9 +714,9 @@ static void test_remote_failures(void **state)
     o = check_token(&t, tok);
     assert_int_equal(o.status, 503);
     /* A server answering garbage, then 404: both 503; keys already cached survive a failed refresh. */
-    fake_t *f = fake_start();
+    idp_t *f = idp_start();
     f->jwks = gw_strdup("{\"keys\":");
-    char *uri2 = fmt("http://127.0.0.1:%u/jwks", f->port);
+    char *uri2 = fmt("http://127.0.0.1:%u/jwks", f->http->port);
     route_t t2;
     route_init(&t2, "default/garbage", NULL, uri2);
     o = check_token(&t2, tok);
@@ -912,9 +735,9 @@ static void test_remote_failures(void **state)
     o = check_token(&t2, tok); /* the old keys still verify */
     assert_int_equal(o.status, 0);
     /* A hanging server: the fetch times out (total_timeout_ms 1500 here) and the check gets 503. */
-    fake_t *h = fake_start();
-    h->hang = true;
-    char *uri3 = fmt("http://127.0.0.1:%u/jwks", h->port);
+    idp_t *h = idp_start();
+    h->http->hang = true;
+    char *uri3 = fmt("http://127.0.0.1:%u/jwks", h->http->port);
     route_t t3;
     route_init(&t3, "default/hang", NULL, uri3);
     o = check_token(&t3, tok);
@@ -927,14 +750,14 @@ static void test_remote_failures(void **state)
 
 static void test_discovery(void **state)
 {
-    fake_t *f = fake_start();
+    idp_t *f = idp_start();
     f->jwks = jwks_of(1, ec_b, "ec-b");
-    char *issuer = fmt("http://127.0.0.1:%u/realms/x", f->port);
+    char *issuer = fmt("http://127.0.0.1:%u/realms/x", f->http->port);
     /* Only the OIDC path-inserted location exists: the RFC 8414 one answers 404 first. */
     snprintf(f->metadata_path, sizeof(f->metadata_path), "/.well-known/openid-configuration/realms/x");
     f->metadata = fmt("{\"issuer\":\"%s\",\"jwks_uri\":\"http://127.0.0.1:%u/jwks\",\"authorization_endpoint\":\"%s/auth\","
                       "\"code_challenge_methods_supported\":[\"S256\"]}",
-                      issuer, f->port, issuer);
+                      issuer, f->http->port, issuer);
     route_t t;
     route_init(&t, "default/disc", NULL, NULL);
     t.oauth.issuer = issuer;
@@ -942,12 +765,12 @@ static void test_discovery(void **state)
     char *tok = sign_token(ec_b, "ec-b", c);
     outcome_t o = check_token(&t, tok);
     assert_int_equal(o.status, 0);
-    assert_true(f->nreq >= 3);
-    assert_string_equal(f->paths[0], "/.well-known/oauth-authorization-server/realms/x");
-    assert_string_equal(f->paths[1], "/.well-known/openid-configuration/realms/x");
-    assert_string_equal(f->paths[2], "/jwks");
+    assert_true(f->http->nreq >= 3);
+    assert_string_equal(f->http->reqs[0].path, "/.well-known/oauth-authorization-server/realms/x");
+    assert_string_equal(f->http->reqs[1].path, "/.well-known/openid-configuration/realms/x");
+    assert_string_equal(f->http->reqs[2].path, "/jwks");
     /* The AS metadata is the issuer's document, served from the same cache. */
-    int before = f->nreq;
+    int before = f->http->nreq;
     memset(&o, 0, sizeof(o));
     gw_mcp_auth_metadata(auth, &t.route, GW_MCP_WELL_KNOWN_AUTH_SERVER, on_result, &o);
     assert_false(o.called);
@@ -955,14 +778,14 @@ static void test_discovery(void **state)
     assert_int_equal(o.status, 200);
     assert_string_equal(o.body, f->metadata);
     assert_string_equal(o.headers, "Access-Control-Allow-Origin: *\n");
-    assert_int_equal(f->nreq, before);
+    assert_int_equal(f->http->nreq, before);
     free(c), free(tok);
 
     /* A document naming another issuer is not used (RFC 8414 §3.3): 503. */
-    fake_t *g = fake_start();
-    char *issuer2 = fmt("http://127.0.0.1:%u", g->port);
+    idp_t *g = idp_start();
+    char *issuer2 = fmt("http://127.0.0.1:%u", g->http->port);
     snprintf(g->metadata_path, sizeof(g->metadata_path), "/.well-known/oauth-authorization-server");
-    g->metadata = fmt("{\"issuer\":\"https://evil.example.com\",\"jwks_uri\":\"http://127.0.0.1:%u/jwks\"}", g->port);
+    g->metadata = fmt("{\"issuer\":\"https://evil.example.com\",\"jwks_uri\":\"http://127.0.0.1:%u/jwks\"}", g->http->port);
     g->jwks = jwks_of(1, ec_b, "ec-b");
     route_t t2;
     route_init(&t2, "default/disc2", NULL, NULL);
@@ -972,8 +795,8 @@ static void test_discovery(void **state)
     o = check_token(&t2, tok);
     assert_int_equal(o.status, 503);
     /* Without a path only the two root locations exist. */
-    assert_int_equal(g->nreq, 2);
-    assert_int_equal(count_path(g, "/jwks"), 0);
+    assert_int_equal(g->http->nreq, 2);
+    assert_int_equal(fh_server_count_path(g->http, "/jwks"), 0);
     free(c), free(tok), free(issuer), free(issuer2);
 }
 
@@ -981,7 +804,7 @@ static void test_server_metadata_fallback(void **state)
 {
     route_t t;
     route_init(&t, "default/fallback", NULL, NULL);
-    char *issuer = fmt("http://127.0.0.1:%u/realms/master/", dead_port());
+    char *issuer = fmt("http://127.0.0.1:%u/realms/master/", fh_unused_port(&loop));
     t.oauth.issuer = issuer;
     outcome_t o = {0};
     gw_mcp_auth_metadata(auth, &t.route, GW_MCP_WELL_KNOWN_AUTH_SERVER, on_result, &o);
@@ -1257,9 +1080,9 @@ static void test_forwarding(void **state)
 
 static void test_cancel(void **state)
 {
-    fake_t *f = fake_start();
-    f->hang = true;
-    char *uri = fmt("http://127.0.0.1:%u/jwks", f->port);
+    idp_t *f = idp_start();
+    f->http->hang = true;
+    char *uri = fmt("http://127.0.0.1:%u/jwks", f->http->port);
     route_t t;
     route_init(&t, "default/cancel", NULL, uri);
     char *tok = good_token(ec_b, "ec-b"), *v = fmt("Bearer %s", tok);
@@ -1269,7 +1092,7 @@ static void test_cancel(void **state)
     gw_mcp_auth_req_t *ra = gw_mcp_auth_check(auth, &t.route, &req, on_result, &a);
     gw_mcp_auth_check(auth, &t.route, &req, on_result, &b);
     run_for(100);
-    assert_int_equal(f->nreq, 1); /* one fetch for both */
+    assert_int_equal(f->http->nreq, 1); /* one fetch for both */
     gw_mcp_auth_cancel(ra);
     /* A check already decided but not yet delivered can be cancelled too. */
     char *jwks = jwks_of(1, ec_b, "ec-b");

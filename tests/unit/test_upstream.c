@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "fake_http.h"
 #include "tls_testutil.h"
 
 /* ------------------------------------------------------------------------------------------------
@@ -201,32 +202,12 @@ static void srv_later(sconn_t *sc, uint64_t ms, void (*fn)(sconn_t *sc))
     uv_timer_start(&sc->timer, on_later, ms, 0);
 }
 
-static size_t parse_content_length(const char *head, size_t len)
-{
-    static const char key[] = "\r\ncontent-length:";
-    size_t kl = sizeof(key) - 1;
-    for (size_t i = 0; i + kl <= len; i++) {
-        if (strncasecmp(head + i, key, kl) != 0)
-            continue;
-        size_t v = 0;
-        for (size_t j = i + kl; j < len && (head[j] == ' ' || (head[j] >= '0' && head[j] <= '9')); j++)
-            if (head[j] != ' ')
-                v = v * 10 + (size_t)(head[j] - '0');
-        return v;
-    }
-    return 0;
-}
-
 static void srv_process(sconn_t *sc)
 {
     while (!sc->closing) {
         const char *d = sc->in.data;
-        const char *end = d ? memmem(d, sc->in.len, "\r\n\r\n", 4) : NULL;
-        if (end == NULL)
-            return;
-        size_t hl = (size_t)(end - d) + 4;
-        size_t cl = parse_content_length(d, hl);
-        if (sc->in.len < hl + cl)
+        size_t hl = 0, total = fh_request_size(d, sc->in.len, &hl);
+        if (total == 0)
             return;
         srv_t *srv = sc->srv;
         size_t keep = GW_MIN(hl, sizeof(srv->last_head) - 1);
@@ -237,14 +218,8 @@ static void srv_process(sconn_t *sc)
         int idx = sc->nreq++;
         if (srv->handler)
             srv->handler(sc, idx, d, hl);
-        gw_buf_consume(&sc->in, hl + cl);
+        gw_buf_consume(&sc->in, total);
     }
-}
-
-static void on_salloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    buf->base = gw_malloc(65536);
-    buf->len = 65536;
 }
 
 static void on_sread(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -307,7 +282,7 @@ static void on_saccept(uv_stream_t *l, int status)
     if (srv->tls)
         sc->tls = gw_tls_conn_new_server(srv->tls);
     if (!srv->silent)
-        uv_read_start((uv_stream_t *)&sc->tcp, on_salloc, on_sread);
+        uv_read_start((uv_stream_t *)&sc->tcp, fh_alloc, on_sread);
 }
 
 static void srv_start(srv_t *srv, uv_loop_t *loop, srv_handler_t handler, gw_tls_ctx_t *tls)
@@ -316,16 +291,7 @@ static void srv_start(srv_t *srv, uv_loop_t *loop, srv_handler_t handler, gw_tls
     srv->loop = loop;
     srv->handler = handler;
     srv->tls = tls;
-    struct sockaddr_in sin;
-    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &sin), 0);
-    assert_int_equal(uv_tcp_init(loop, &srv->listener), 0);
-    srv->listener.data = srv;
-    assert_int_equal(uv_tcp_bind(&srv->listener, (const struct sockaddr *)&sin, 0), 0);
-    assert_int_equal(uv_listen((uv_stream_t *)&srv->listener, 128, on_saccept), 0);
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    assert_int_equal(uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len), 0);
-    srv->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    srv->port = fh_listen(loop, &srv->listener, srv, on_saccept);
     srv->listening = true;
 }
 
@@ -1003,17 +969,7 @@ static void test_no_retry_on_fresh_connection(void **state)
 
 static void test_connect_refused(void **state)
 {
-    /* a port that was just free: bind, learn it, close */
-    uv_tcp_t t;
-    struct sockaddr_in sin;
-    uv_ip4_addr("127.0.0.1", 0, &sin);
-    uv_tcp_init(&E.loop, &t);
-    assert_int_equal(uv_tcp_bind(&t, (const struct sockaddr *)&sin, 0), 0);
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    uv_tcp_getsockname(&t, (struct sockaddr *)&ss, &len);
-    uint16_t port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    uv_close((uv_handle_t *)&t, NULL);
+    uint16_t port = fh_unused_port(&E.loop); /* a port that was just free */
     pool_start(NULL);
     res_t r;
     res_init(&r);
@@ -1539,7 +1495,7 @@ static size_t tls_body_seen;
 
 static void h_count_body(sconn_t *sc, int idx, const char *head, size_t hl)
 {
-    tls_body_seen = parse_content_length(head, hl);
+    tls_body_seen = fh_content_length(head, hl);
     srv_send_str(sc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false);
 }
 
