@@ -40,7 +40,7 @@ $(BUILD)/aigw: $(BUILD)/src/main.o $(BUILD)/libaigw.a
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libaigw.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libaigw.a $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -MMD -MP -MF $@.d -o $@ $< $(BUILD)/libaigw.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 
@@ -86,4 +86,4 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d $(UNIT_BIN:=.d)
