@@ -46,6 +46,7 @@ typedef struct {
     const char *mcp_config;       /* MCP hook: --mcp-config FILE */
     const char *mcp_json;         /* MCP hook: --mcp-json JSON */
     const char *mcp_session_seed; /* MCP hook: --mcp-session-seed, else AIGW_MCP_SESSION_SEEDS */
+    uint64_t mcp_fanout_timeout_ms; /* MCP hook: --mcp-fanout-timeout (0: AIGW_MCP_FANOUT_TIMEOUT_MS or 15s) */
 } run_opts_t;
 
 /* MCP hook: the {"mcpServers": ...} JSON given on the command line, merged into every snapshot
@@ -104,6 +105,8 @@ static const char *const usage_run =
     "  --mcp-json JSON            the same, inline (exclusive with --mcp-config)\n"
     "  --mcp-session-seed SEEDS   MCP session seeds, comma-separated, first seals (else AIGW_MCP_SESSION_SEEDS;\n"
     "                             default: random per process, sessions then do not survive restarts)\n"
+    "  --mcp-fanout-timeout DURATION per-backend limit of MCP initialize, lists and other fan-outs (else\n"
+    "                             AIGW_MCP_FANOUT_TIMEOUT_MS; default 15s); a backend missing it is left out\n"
     "\n"
     "DURATION: 500ms, 10s, 2m, 1h or plain seconds. SIZE: bytes, or with Ki/Mi/Gi (K/M/G) suffixes.\n";
 
@@ -456,7 +459,8 @@ static int cmd_run(run_opts_t *o)
     {
         const char *seeds = o->mcp_session_seed ? o->mcp_session_seed : getenv("AIGW_MCP_SESSION_SEEDS");
         const char *why = NULL;
-        if (gw_mcp_proxy_setup(seeds, getenv("AIGW_MCP_ALLOWED_ORIGINS"), cfg->n_mcp_routes > 0, &why) != GW_OK) {
+        if (gw_mcp_proxy_setup(seeds, getenv("AIGW_MCP_ALLOWED_ORIGINS"), cfg->n_mcp_routes > 0, &why) != GW_OK ||
+            (o->mcp_fanout_timeout_ms && gw_mcp_proxy_set_fanout_timeout(o->mcp_fanout_timeout_ms, &why) != GW_OK)) {
             gw_log_error("%s", why);
             gw_config_unref(cfg);
             return 1;
@@ -705,6 +709,8 @@ int main(int argc, char **argv)
             o.mcp_json = v, i++;
         } else if (strcmp(a, "--mcp-session-seed") == 0) {
             o.mcp_session_seed = v, i++;
+        } else if (strcmp(a, "--mcp-fanout-timeout") == 0) {
+            bad = parse_duration_ms(v, &o.mcp_fanout_timeout_ms) || o.mcp_fanout_timeout_ms == 0, i++;
         } else if (strcmp(a, "--workers") == 0) {
             bad = parse_int(v, 1, MAX_WORKERS, &o.workers), i++;
         } else if (strcmp(a, "--max-request-body") == 0) {

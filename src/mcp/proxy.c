@@ -18,6 +18,7 @@
 #include "obs/access_log.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <openssl/rand.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -35,6 +36,7 @@ static char **allowed_origins;
 static size_t n_allowed_origins;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static uint64_t heartbeat_ms = GW_MCP_HEARTBEAT_MS;
+static uint64_t fanout_timeout_ms = GW_MCP_FANOUT_TIMEOUT_MS;
 static atomic_bool draining; /* set by the main thread on SIGTERM, read by every worker */
 
 static int random_keyring(gw_mcp_session_keyring_t **out)
@@ -71,12 +73,51 @@ size_t gw_mcp_proxy_session_seeds(void)
     return n_given_seeds;
 }
 
+/* A whole number in [lo, hi], nothing else in the string. */
+static bool parse_ms(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == NULL || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+int gw_mcp_proxy_set_fanout_timeout(uint64_t ms, const char **why)
+{
+    static const char *dummy;
+    if (why == NULL)
+        why = &dummy;
+    *why = NULL;
+    if (ms == 0 || ms > GW_MCP_FANOUT_TIMEOUT_MAX_MS) {
+        *why = "invalid MCP fan-out timeout (1 ms to 24 h)";
+        return GW_EINVAL;
+    }
+    fanout_timeout_ms = ms;
+    return GW_OK;
+}
+
+uint64_t gw_mcp_proxy_fanout_timeout(void)
+{
+    return fanout_timeout_ms;
+}
+
 int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, bool warn, const char **why)
 {
     static const char *dummy;
     if (why == NULL)
         why = &dummy;
     *why = NULL;
+    const char *fo = getenv("AIGW_MCP_FANOUT_TIMEOUT_MS");
+    uint64_t fanout = GW_MCP_FANOUT_TIMEOUT_MS;
+    if (fo != NULL && fo[0] != '\0' && !parse_ms(fo, 1, GW_MCP_FANOUT_TIMEOUT_MAX_MS, &fanout)) {
+        *why = "invalid AIGW_MCP_FANOUT_TIMEOUT_MS (milliseconds, 1 to 86400000)";
+        return GW_EINVAL;
+    }
     gw_mcp_session_keyring_t *kr = NULL;
     size_t kr_seeds = 0;
     if (seeds_csv != NULL && seeds_csv[0] != '\0') {
@@ -114,13 +155,10 @@ int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, b
     gw_mcp_session_keyring_unref(keyring);
     keyring = kr;
     n_given_seeds = kr_seeds;
-    const char *hb = getenv("AIGW_MCP_HEARTBEAT_MS");
-    if (hb != NULL && hb[0] != '\0') {
-        char *end = NULL;
-        unsigned long long v = strtoull(hb, &end, 10);
-        if (end != NULL && *end == '\0' && v >= 10 && v <= 3600000)
-            heartbeat_ms = v;
-    }
+    fanout_timeout_ms = fanout;
+    uint64_t hb;
+    if (parse_ms(getenv("AIGW_MCP_HEARTBEAT_MS"), 10, 3600000, &hb))
+        heartbeat_ms = hb;
     free_origins();
     if (allowed_origins_csv != NULL) {
         const char *p = allowed_origins_csv;
@@ -257,6 +295,10 @@ typedef struct {
     int resumes;        /* reopens of this backend's stream in a row that brought nothing new */
     uv_timer_t *reopen; /* waits the retry: time before a reopen; its own allocation, closed by
                            leg_free (the close callback frees only the handle) */
+    uint64_t fanout_deadline_ns; /* fan-out legs: this backend's deadline over all its requests
+                                    (every page of a list), set by the first; 0 before */
+    bool timed_out;              /* a fan-out leg that failed on a timeout (that deadline, or the
+                                    connect or route timeout when sooner) */
 } leg_t;
 
 typedef struct batch_s batch_t;
@@ -619,6 +661,16 @@ static bool response_is_error(const leg_t *l)
 
 static const gw_upstream_callbacks_t leg_cbs;
 
+/* Whether r asks every backend of the session and answers once all did: those legs get the
+ * fan-out deadline, so one stuck backend cannot hold the answer for the route timeout. Routed
+ * messages (keep_only named their backend) and GET streams keep the route timeout. */
+static bool fans_out(const mcp_req_t *r)
+{
+    /* OP_ACCEPTED: a notification to every backend, not one routed to its own */
+    return r->op == OP_INIT || r->op == OP_LIST || r->op == OP_EMPTY || r->op == OP_DELETE ||
+           (r->op == OP_ACCEPTED && r->backend == NULL);
+}
+
 static void leg_send(leg_t *l, gw_str_t method, gw_str_t body)
 {
     mcp_req_t *r = l->r;
@@ -676,9 +728,22 @@ static void leg_send(leg_t *l, gw_str_t method, gw_str_t body)
         .n_headers = n,
         .body = body,
     };
+    /* A fan-out leg ends at its backend's deadline (or the route's, if sooner) through the
+     * upstream client's own total timeout: the connection is closed and on_done reports
+     * GW_UPSTREAM_ETIMEOUT, so nothing of a late answer arrives, and no timer of ours is needed. */
+    uint64_t total_ms = r->total_ms;
+    if (fans_out(r)) {
+        uint64_t now = uv_hrtime();
+        if (l->fanout_deadline_ns == 0)
+            l->fanout_deadline_ns = now + fanout_timeout_ms * 1000000ull;
+        /* a later page with no time left still gets 1 ms (0 would mean no timeout) */
+        uint64_t left = l->fanout_deadline_ns > now ? (l->fanout_deadline_ns - now + 999999) / 1000000 : 1;
+        if (left < total_ms)
+            total_ms = left;
+    }
     gw_upstream_timeouts_t to = {
         .connect_ms = r->g->opts ? r->g->opts->connect_timeout_ms : 0,
-        .total_ms = r->total_ms,
+        .total_ms = total_ms,
         .idle_ms = 0, /* a tool may think for long between events; the total and a disconnect bound it */
     };
     l->method = method;
@@ -1258,6 +1323,18 @@ static bool resume_later(leg_t *l)
     return true;
 }
 
+/* A fan-out leg that timed out: treated as any failed leg, and said so (the upstream client's
+ * detail tells the fan-out deadline, "total timeout", from a connect timeout). */
+static void log_fanout_timeout(const mcp_req_t *r, const leg_t *l)
+{
+    const char *what = r->op == OP_DELETE ? "DELETE" : r->msg.method_buf;
+    const char *outcome = r->op == OP_INIT   ? "left out of the session"
+                          : r->op == OP_LIST ? "its items are missing from the merged answer"
+                                             : "answered without it";
+    gw_log_warn("mcp: route %s backend %s: %s timed out (%s; fan-out timeout %llu ms); %s", r->route->name, l->be->name,
+                what, l->detail, (unsigned long long)GW_MIN(fanout_timeout_ms, r->total_ms), outcome);
+}
+
 static void leg_done(leg_t *l, int status, const char *detail)
 {
     mcp_req_t *r = l->r;
@@ -1285,6 +1362,7 @@ static void leg_done(leg_t *l, int status, const char *detail)
     if (status != GW_UPSTREAM_OK) {
         l->failed = true;
         l->detail = detail ? detail : "upstream failure";
+        l->timed_out = status == GW_UPSTREAM_ETIMEOUT && fans_out(r);
     }
     /* relaying to the client: this connection's stream, or a resumed one that did not start */
     if (l->streaming || (r->op == OP_ROUTED && r->head_sent && r->batch == NULL)) {
@@ -1314,7 +1392,9 @@ static void leg_done(leg_t *l, int status, const char *detail)
             return; /* the next page is on its way */
         }
     }
-    if (l->failed && !r->aborted)
+    if (l->failed && !r->aborted && l->timed_out)
+        log_fanout_timeout(r, l);
+    else if (l->failed && !r->aborted)
         gw_log_warn("mcp: route %s backend %s: %s (HTTP %d)", r->route->name, l->be->name, l->detail, l->status);
     if (--r->pending == 0)
         finish(r);

@@ -12,6 +12,13 @@
 /* Upstream calls get the route timeout; MCPRoute has no timeout field, so this is the default
  * (tools may run for a long time; a client disconnect cancels earlier). */
 #define GW_MCP_DEFAULT_TIMEOUT_MS (30ull * 60 * 1000)
+/* Fan-out legs (initialize, the lists, logging/setLevel, a notification sent to every backend,
+ * DELETE) get this per-backend deadline instead, over all the pages of a list: a backend that
+ * misses it is left out exactly like one that failed, so one stuck server does not hold the
+ * merged answer for the route timeout. Routed calls keep the route timeout. AIGW_MCP_FANOUT_TIMEOUT_MS
+ * or --mcp-fanout-timeout override it (1 ms to 24 h); the route timeout still applies when shorter. */
+#define GW_MCP_FANOUT_TIMEOUT_MS 15000
+#define GW_MCP_FANOUT_TIMEOUT_MAX_MS (24ull * 3600 * 1000)
 /* A session older than this is refused with 404 and the client initializes again. */
 #define GW_MCP_SESSION_MAX_AGE_S (24 * 3600)
 /* Pages drained from one backend for one list call (nextCursor loops end here). */
@@ -39,10 +46,18 @@
  * session seeds (each >= 16 bytes; the first seals, all open) or NULL for a random per-process
  * seed, in which case a warning says that sessions do not survive a restart nor span replicas
  * (when warn is true, i.e. MCP routes are configured). allowed_origins_csv: extra Origin values
- * accepted besides localhost ones (exact "scheme://host[:port]"), NULL for none. Returns GW_OK or
+ * accepted besides localhost ones (exact "scheme://host[:port]"), NULL for none. Also reads
+ * AIGW_MCP_HEARTBEAT_MS (ignored when out of range) and AIGW_MCP_FANOUT_TIMEOUT_MS (refused when
+ * not a whole number of milliseconds from 1 to GW_MCP_FANOUT_TIMEOUT_MAX_MS). Returns GW_OK or
  * GW_EINVAL with a message in *why (static text, never a seed byte). Calling it again replaces
  * the settings; only before workers start. */
 int gw_mcp_proxy_setup(const char *seeds_csv, const char *allowed_origins_csv, bool warn, const char **why);
+
+/* Sets the fan-out timeout (--mcp-fanout-timeout: over AIGW_MCP_FANOUT_TIMEOUT_MS, so after
+ * gw_mcp_proxy_setup), 1 ms to GW_MCP_FANOUT_TIMEOUT_MAX_MS; GW_EINVAL with *why (static text)
+ * otherwise. Only before workers start. gw_mcp_proxy_fanout_timeout: the value in force. */
+int gw_mcp_proxy_set_fanout_timeout(uint64_t ms, const char **why);
+uint64_t gw_mcp_proxy_fanout_timeout(void);
 
 /* How many session seeds the last gw_mcp_proxy_setup was given (0: it made a random one); for
  * /config_dump, which shows the count and never a seed. */

@@ -1,8 +1,8 @@
 // End-to-end: the MCP gateway in front of backends that behave the way real servers do but
 // gateways trip over: stateless next to stateful (each with its own protocol revision), GET
 // answered 405 or ended at once, GET streams that end and are reopened, SSE framing variants, the
-// 2025-11-25 polling pattern, backends failing initialize, and a backend that loses its session
-// half-way (restart).
+// 2025-11-25 polling pattern, backends failing initialize, a backend that loses its session
+// half-way (restart), and backends that hold a fan-out request open (the fan-out timeout).
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -15,7 +15,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { isInitializeRequest, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
-import { startGateway, T } from './lib/gateway.mjs';
+import { startGateway, runAigw, T } from './lib/gateway.mjs';
 import { assertNoSanitizerReport } from './lib/common.mjs';
 import { readBody, sleep, until, rawPost, messagesOf } from './lib/mcp_util.mjs';
 
@@ -101,10 +101,12 @@ function startStateful({ retryInterval } = {}) {
 // A hand-written server. version: the revision it speaks (it answers initialize with it whatever
 // the client asked); stateful: hands out a session id; get: '405' | 'end' (a stream that ends at
 // once) | a function (req, res, rec) answering the GET (rec.gets counts it already); frame(json):
-// the body of an answer to a request, with its content type; init: 'ok' | '500' | 'rpc-error'.
-// rec.getLog: { at, lastEventId } of every GET.
-function startHand({ name, version = '2025-06-18', stateful = false, get = '405', frame = null, init = 'ok' } = {}) {
-  const rec = { posts: [], gets: 0, deletes: 0, getLog: [] };
+// the body of an answer to a request, with its content type; init: 'ok' | '500' | 'rpc-error';
+// hang: methods whose requests it holds open and never answers (rec.held: { method, at, closedAt },
+// closedAt set when the gateway drops the connection). rec.getLog: { at, lastEventId } of every GET.
+// The tool "slow" answers after arguments.ms.
+function startHand({ name, version = '2025-06-18', stateful = false, get = '405', frame = null, init = 'ok', hang = [] } = {}) {
+  const rec = { posts: [], gets: 0, deletes: 0, getLog: [], held: [] };
   const sessions = new Set();
   let n = 0;
   const srv = http.createServer(async (req, res) => {
@@ -139,6 +141,13 @@ function startHand({ name, version = '2025-06-18', stateful = false, get = '405'
       res.writeHead(202).end();
       return;
     }
+    if (hang.includes(msg.method)) {
+      const h = { method: msg.method, at: Date.now(), closedAt: null };
+      rec.held.push(h);
+      res.on('close', () => { h.closedAt = Date.now(); });
+      return; // no answer, ever
+    }
+    if (msg.method === 'tools/call' && msg.params.name === 'slow') await sleep(msg.params.arguments?.ms ?? 0);
     let result;
     const headers = {};
     if (msg.method === 'initialize') {
@@ -201,10 +210,10 @@ afterEach(async () => {
   if (errors.length) throw errors[0];
 });
 
-async function gateway(servers, env = {}) {
+async function gateway(servers, env = {}, args = []) {
   const mcpServers = {};
   for (const [k, v] of Object.entries(servers)) mcpServers[k] = { url: `http://127.0.0.1:${v.port}/mcp` };
-  const g = await startGateway({ args: ['--mcp-json', JSON.stringify({ mcpServers })], env });
+  const g = await startGateway({ args: ['--mcp-json', JSON.stringify({ mcpServers }), ...args], env });
   cleanups.push(async () => {
     const ex = await g.stop({ timeoutMs: T(10_000), expectCode: null });
     assert.equal(ex.code, 0, g.stderr.slice(-2000));
@@ -574,4 +583,85 @@ test('a backend that loses the session (restart) makes the whole session 404; a 
   assert.notEqual(t2.sessionId, sid);
   assert.equal((await again.callTool({ name: 'st__hello', arguments: { who: 'after' } })).content[0].text, 'hello after from stateful');
   assert.equal((await again.callTool({ name: 'other__greet', arguments: { who: 'z' } })).content[0].text, 'other greets z');
+});
+
+// The fan-out timeout: initialize, the lists and logging/setLevel ask every backend and answer
+// once all did, so each backend gets its own deadline (1500 ms here, 15 s by default) instead of
+// the route timeout (30 minutes); a backend that misses it is left out like one that failed.
+const FANOUT_MS = 1500;
+
+test('fan-out timeout: a backend that never answers initialize is left out after the timeout, its request cut; the session works with the others', { timeout: T(30_000) }, async () => {
+  const hung = await startHand({ name: 'hung', hang: ['initialize'] });
+  const good = await startHand({ name: 'good', stateful: true });
+  const g = await gateway({ hung, good }, { AIGW_MCP_FANOUT_TIMEOUT_MS: String(FANOUT_MS) });
+  const t0 = Date.now();
+  const { client } = await connect(g);
+  const took = Date.now() - t0;
+  assert.ok(took >= FANOUT_MS - 100, `initialize waited for the slow backend up to the timeout (${took} ms)`);
+  assert.ok(took < FANOUT_MS + T(4000), `initialize answered within a bound (${took} ms)`);
+  assert.deepEqual((await client.listTools()).tools.map((t) => t.name), ['good__greet']);
+  assert.equal((await client.callTool({ name: 'good__greet', arguments: { who: 'Ada' } })).content[0].text, 'good greets Ada');
+  await assert.rejects(client.callTool({ name: 'hung__greet', arguments: {} }), (e) => e.code === -32602);
+  // the held request was cancelled (connection closed) at the timeout, and never asked again
+  assert.equal(hung.rec.held.length, 1);
+  assert.ok(await until(() => hung.rec.held[0].closedAt !== null, T(2000)), 'the upstream request is cancelled');
+  assert.ok(hung.rec.held[0].closedAt - hung.rec.held[0].at < FANOUT_MS + T(2000));
+  assert.deepEqual(hung.rec.posts.map((p) => p.msg.method), ['initialize']);
+  assert.match(g.stderr, /backend hung: initialize timed out \(total timeout; fan-out timeout 1500 ms\); left out of the session/);
+
+  // every backend timing out: the error initialize gives when none could be initialized
+  const one = await startHand({ name: 'one', hang: ['initialize'] });
+  const two = await startHand({ name: 'two', hang: ['initialize'] });
+  const g2 = await gateway({ one, two }, { AIGW_MCP_FANOUT_TIMEOUT_MS: String(FANOUT_MS) });
+  const t1 = Date.now();
+  const r = await rawPost(`${g2.url}/mcp`, { jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+  assert.ok(Date.now() - t1 < FANOUT_MS + T(4000));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.error.code, -32603);
+  assert.match(r.json.error.message, /no MCP backend of this route could be initialized/);
+  assert.equal(r.headers.get('mcp-session-id'), null);
+});
+
+test('fan-out timeout (--mcp-fanout-timeout): a backend hanging on tools/list is missing from the merged list after the timeout; routed calls meanwhile, and a call longer than the timeout, are not cut', { timeout: T(40_000) }, async () => {
+  const stuck = await startHand({ name: 'stuck', hang: ['tools/list', 'prompts/list'] });
+  const good = await startHand({ name: 'good' });
+  const g = await gateway({ stuck, good }, {}, ['--mcp-fanout-timeout', `${FANOUT_MS}ms`]);
+  const { client } = await connect(g);
+  const t0 = Date.now();
+  let listedAt = null;
+  const listing = client.listTools().then((r) => { listedAt = Date.now(); return r; });
+  // a routed call to the good backend is answered while the list still waits
+  assert.equal((await client.callTool({ name: 'good__greet', arguments: { who: 'meanwhile' } })).content[0].text, 'good greets meanwhile');
+  assert.equal(listedAt, null, 'the call was answered before the list');
+  const tools = await listing;
+  const took = listedAt - t0;
+  assert.deepEqual(tools.tools.map((t) => t.name), ['good__greet']);
+  assert.ok(took >= FANOUT_MS - 100 && took < FANOUT_MS + T(4000), `tools/list answered after the timeout (${took} ms)`);
+  assert.ok(await until(() => stuck.rec.held.length === 1 && stuck.rec.held[0].closedAt !== null, T(2000)),
+    'the stuck request is cancelled');
+  assert.match(g.stderr, /backend stuck: tools\/list timed out \(total timeout; fan-out timeout 1500 ms\); its items are missing from the merged answer/);
+  // the stuck backend stays in the session: its calls still work
+  assert.equal((await client.callTool({ name: 'stuck__greet', arguments: { who: 'x' } })).content[0].text, 'stuck greets x');
+  // every backend of a list timing out (the good one has no prompts: it fails at once): -32603
+  await assert.rejects(client.listPrompts(), (e) => e.code === -32603);
+  // a routed call longer than the fan-out timeout keeps the route timeout
+  const t1 = Date.now();
+  const slow = await client.callTool({ name: 'good__slow', arguments: { ms: 3000 } });
+  assert.equal(slow.content[0].text, 'good greets nobody');
+  assert.ok(Date.now() - t1 >= 3000);
+  assert.equal(good.rec.posts.filter((p) => p.msg.method === 'tools/call').length, 2);
+});
+
+test('fan-out timeout settings: bad values are refused at start', { timeout: T(20_000) }, async () => {
+  const mcp = ['--mcp-json', '{"mcpServers":{"a":{"url":"http://127.0.0.1:1/mcp"}}}'];
+  const flag = runAigw(['run', ...mcp, '--mcp-fanout-timeout', '0s']);
+  assert.equal(flag.code, 2, flag.stderr);
+  assert.match(flag.stderr, /bad value for --mcp-fanout-timeout/);
+  const env = runAigw(['run', ...mcp], { env: { AIGW_MCP_FANOUT_TIMEOUT_MS: '15s' } });
+  assert.equal(env.code, 1, env.stderr);
+  assert.match(env.stderr, /invalid AIGW_MCP_FANOUT_TIMEOUT_MS/);
+  const big = runAigw(['run', ...mcp, '--mcp-fanout-timeout', '25h']);
+  assert.equal(big.code, 1, big.stderr);
+  assert.match(big.stderr, /invalid MCP fan-out timeout/);
 });
