@@ -466,6 +466,7 @@ static int cmd_run(run_opts_t *o)
             return 1;
         }
         app.mcp_dump.n_session_seeds = gw_mcp_proxy_session_seeds();
+        app.mcp_dump.fanout_timeout_ms = gw_mcp_proxy_fanout_timeout();
     }
     app.mcp_dump.session_max_age_s = GW_MCP_SESSION_MAX_AGE_S;
     app.mcp_dump.request_timeout_ms =

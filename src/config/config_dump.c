@@ -283,10 +283,15 @@ static void dump_mcp_route(gw_buf_t *o, const gw_mcp_route_t *r, const gw_config
     str_field(o, "path", r->path, true);
     gw_buf_append_lit(o, ",\"headers\":");
     dump_header_matches(o, &r->match);
-    if (mcp != NULL)
+    if (mcp != NULL) {
         u64_field(o, "requestTimeoutMs", mcp->request_timeout_ms);
-    else
-        gw_buf_append_lit(o, ",\"requestTimeoutMs\":null");
+        if (mcp->fanout_timeout_ms)
+            u64_field(o, "fanoutTimeoutMs", GW_MIN(mcp->fanout_timeout_ms, mcp->request_timeout_ms));
+        else
+            gw_buf_append_lit(o, ",\"fanoutTimeoutMs\":null");
+    } else {
+        gw_buf_append_lit(o, ",\"requestTimeoutMs\":null,\"fanoutTimeoutMs\":null");
+    }
     gw_buf_append_lit(o, ",\"backends\":[");
     for (size_t b = 0; b < r->n_backends; b++) {
         if (b)

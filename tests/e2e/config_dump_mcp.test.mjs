@@ -148,6 +148,7 @@ test('MCPRoute from YAML: route, backends, security policy, session settings and
   assert.equal(r.path, '/mcp');
   assert.deepEqual(r.headers, [{ type: 'Exact', name: 'x-tenant', value: 'acme' }]);
   assert.equal(r.requestTimeoutMs, 45_000);
+  assert.equal(r.fanoutTimeoutMs, 15_000, 'the fan-out default, under the route timeout');
 
   assert.equal(r.backends.length, 2);
   const [tools, notes] = r.backends;
@@ -234,6 +235,7 @@ test('--mcp-json: the route and its servers show, the header values do not; a ra
   assert.equal(r.path, '/mcp');
   assert.deepEqual(r.headers, []);
   assert.equal(r.requestTimeoutMs, 30 * 60 * 1000, 'the MCP default without --request-timeout');
+  assert.equal(r.fanoutTimeoutMs, 15_000);
   assert.deepEqual(r.securityPolicy, { oauth: null, apiKeyAuth: null, authorization: null });
   const byName = Object.fromEntries(r.backends.map((b) => [b.name, b]));
   assert.deepEqual(Object.keys(byName).sort(), ['notes', 'plain', 'weather']);

@@ -124,7 +124,8 @@ static void test_mcp_route_from_yaml(void **state)
     if (c == NULL)
         fail_msg("refused:\n%s", gw_buf_cstr(&errors));
     c->generation = 7;
-    gw_config_dump_mcp_t mcp = {.request_timeout_ms = 90000, .session_max_age_s = 86400, .n_session_seeds = 3};
+    gw_config_dump_mcp_t mcp = {
+        .request_timeout_ms = 90000, .fanout_timeout_ms = 15000, .session_max_age_s = 86400, .n_session_seeds = 3};
     dump(c, &mcp, &out);
     expect(&out, "generation", "7");
     expect(&out, "mcpRoutes.0.name", "\"t/tools\"");
@@ -132,6 +133,7 @@ static void test_mcp_route_from_yaml(void **state)
     expect(&out, "mcpRoutes.0.headers.0", "{\"type\":\"Exact\",\"name\":\"x-team\",\"value\":\"b\\\"l\\\\ue\"}");
     expect(&out, "mcpRoutes.0.headers.1.type", "\"RegularExpression\"");
     expect(&out, "mcpRoutes.0.requestTimeoutMs", "90000");
+    expect(&out, "mcpRoutes.0.fanoutTimeoutMs", "15000");
 
     expect(&out, "mcpRoutes.0.backends.0",
            "{\"name\":\"one\",\"host\":\"one.example\",\"port\":8080,\"tls\":false,\"sni\":null,\"caPEM\":false,"
@@ -222,6 +224,7 @@ static void test_without_mcp_settings(void **state)
     assert_int_equal(gw_mcp_json_merge(c, json, strlen(json), &errors), GW_OK);
     dump(c, NULL, &out);
     expect(&out, "mcpRoutes.0.requestTimeoutMs", "null");
+    expect(&out, "mcpRoutes.0.fanoutTimeoutMs", "null");
     expect(&out, "mcpRoutes.0.backends.0.path", "\"/\"");
     gw_buf_free(&out);
     gw_buf_free(&errors);
