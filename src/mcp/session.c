@@ -1,10 +1,11 @@
 /* Encrypted stateless MCP session ids (session.h): HKDF-SHA256 keys derived once per seed, AES-256-GCM
- * seal/open with a random nonce per id, a length-prefixed plaintext record, and checks of route,
- * subject and age after authentication. */
+ * seal/open with a random nonce per id (through cipher contexts each thread keys once), a
+ * length-prefixed plaintext record, and checks of route, subject and age after authentication. */
 #include "mcp/session.h"
 
 #include "codec/base64.h"
 #include "core/alloc.h"
+#include "core/log.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -12,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -42,10 +44,14 @@ typedef struct {
 
 struct gw_mcp_session_keyring_s {
     atomic_int refcount;
+    uint64_t gen;       /* unique to this keyring, never reused: names it in the thread caches */
     EVP_CIPHER *cipher; /* fetched once: the implicit fetch in EVP_aes_256_gcm() costs 5x per call */
     size_t n;
     skey_t keys[GW_MCP_SESSION_MAX_SEEDS];
 };
+
+static atomic_uint_fast64_t last_gen;       /* the last keyring generation handed out */
+static atomic_uint_fast64_t keyrings_freed; /* how many keyrings were freed so far */
 
 const char *gw_mcp_session_strerror(int status)
 {
@@ -98,6 +104,9 @@ static void keyring_free(gw_mcp_session_keyring_t *kr)
     OPENSSL_cleanse(kr->keys, sizeof(kr->keys));
     EVP_CIPHER_free(kr->cipher);
     free(kr);
+    /* Tells every thread to drop its contexts (which hold this keyring's key schedules) on its next
+     * call; correctness does not depend on it, the generation does (see the thread caches). */
+    atomic_fetch_add_explicit(&keyrings_freed, 1, memory_order_relaxed);
 }
 
 int gw_mcp_session_keyring_new(const gw_str_t *seeds, size_t n, gw_mcp_session_keyring_t **out)
@@ -120,6 +129,7 @@ int gw_mcp_session_keyring_new(const gw_str_t *seeds, size_t n, gw_mcp_session_k
     gw_mcp_session_keyring_t *kr = gw_calloc(1, sizeof(*kr));
     ERR_set_mark();
     atomic_init(&kr->refcount, 1);
+    kr->gen = atomic_fetch_add_explicit(&last_gen, 1, memory_order_relaxed) + 1;
     if ((kr->cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) == NULL)
         goto out;
     if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL)
@@ -319,6 +329,146 @@ static int plain_parse(const unsigned char *plain, size_t n, gw_mcp_session_t *s
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Per-thread cipher contexts.
+ *
+ * Making, keying and freeing an AES-256-GCM context on every call (allocation, provider context, AES
+ * key schedule, GHASH table, then the wipe) cost a fifth of an open and more with cold caches
+ * (docs/benchmarks.md, MCP). So each thread keeps, per keyring and key, a context keyed once (about
+ * 1 KiB), and a call only gives it the nonce: EVP_CipherInit_ex2 with cipher and key NULL keeps the
+ * key schedule (a non-NULL cipher would reset the whole context), and the new IV restarts the GCM
+ * state (counter, GHASH, AAD, lengths) before the first update; test_ctx_reinit checks this on the
+ * OpenSSL in use. The keyring stays immutable and shared by all threads.
+ *
+ * A context is found by its keyring's generation, never by its address: a keyring freed and another
+ * allocated at the same place share no context. After any keyring is freed, each thread drops all its
+ * contexts on its next call, so no key schedule outlives its keyring for longer than a thread's idle
+ * time; the rest go at thread exit (the key's destructor). Contexts are freed with
+ * EVP_CIPHER_CTX_free, which wipes the key schedule.
+ */
+
+#define CACHE_KEYRINGS 4 /* a gateway uses one keyring at a time; a reload briefly two */
+
+typedef struct {
+    uint64_t gen;                                   /* the keyring's generation; 0 = unused */
+    EVP_CIPHER_CTX *seal;                           /* keys[0], encrypting */
+    EVP_CIPHER_CTX *open[GW_MCP_SESSION_MAX_SEEDS]; /* keys[i], decrypting */
+} ctx_slot_t;
+
+typedef struct {
+    uint_fast64_t freed_seen; /* keyrings_freed when the slots were last emptied */
+    unsigned next_victim;
+    ctx_slot_t slots[CACHE_KEYRINGS];
+} ctx_cache_t;
+
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static pthread_key_t cache_key;
+
+static void slot_clear(ctx_slot_t *sl)
+{
+    EVP_CIPHER_CTX_free(sl->seal);
+    for (size_t i = 0; i < GW_MCP_SESSION_MAX_SEEDS; i++)
+        EVP_CIPHER_CTX_free(sl->open[i]);
+    memset(sl, 0, sizeof(*sl));
+}
+
+static void cache_clear(ctx_cache_t *c)
+{
+    for (size_t i = 0; i < CACHE_KEYRINGS; i++)
+        slot_clear(&c->slots[i]);
+}
+
+static void cache_destroy(void *p)
+{
+    cache_clear(p);
+    free(p);
+}
+
+static void cache_key_create(void)
+{
+    if (pthread_key_create(&cache_key, cache_destroy) != 0) {
+        gw_log_error("mcp session: cannot create a thread-specific key");
+        abort();
+    }
+}
+
+static ctx_cache_t *thread_cache(void)
+{
+    pthread_once(&cache_once, cache_key_create);
+    ctx_cache_t *c = pthread_getspecific(cache_key);
+    if (c == NULL) {
+        c = gw_calloc(1, sizeof(*c));
+        if (pthread_setspecific(cache_key, c) != 0) {
+            gw_log_error("mcp session: cannot set a thread-specific value");
+            abort();
+        }
+    }
+    uint_fast64_t freed = atomic_load_explicit(&keyrings_freed, memory_order_relaxed);
+    if (freed != c->freed_seen) {
+        cache_clear(c);
+        c->freed_seen = freed;
+    }
+    return c;
+}
+
+/* Where this thread keeps the context for key i of kr (i == 0 and enc for sealing): the slot of
+ * kr's generation, taken over from the least recently claimed keyring when there is none. */
+static EVP_CIPHER_CTX **ctx_slot(const gw_mcp_session_keyring_t *kr, size_t i, bool enc)
+{
+    ctx_cache_t *c = thread_cache();
+    ctx_slot_t *sl = NULL;
+    for (size_t j = 0; j < CACHE_KEYRINGS && sl == NULL; j++)
+        if (c->slots[j].gen == kr->gen)
+            sl = &c->slots[j];
+    for (size_t j = 0; j < CACHE_KEYRINGS && sl == NULL; j++)
+        if (c->slots[j].gen == 0)
+            sl = &c->slots[j];
+    if (sl == NULL) {
+        sl = &c->slots[c->next_victim];
+        c->next_victim = (c->next_victim + 1) % CACHE_KEYRINGS;
+        slot_clear(sl);
+    }
+    sl->gen = kr->gen;
+    return enc ? &sl->seal : &sl->open[i];
+}
+
+/* This thread's context for key i of kr, ready for one message under nonce: keyed on first use,
+ * then only given the nonce. Returns where the cache holds it (*slot is the context), NULL when
+ * OpenSSL fails. Nothing else may use this thread's cache before ctx_done(slot, ...). */
+static EVP_CIPHER_CTX **ctx_get(const gw_mcp_session_keyring_t *kr, size_t i, bool enc, const unsigned char *nonce)
+{
+    EVP_CIPHER_CTX **slot = ctx_slot(kr, i, enc);
+    if (*slot == NULL) {
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        if (ctx == NULL)
+            return NULL;
+        if (EVP_CipherInit_ex2(ctx, kr->cipher, kr->keys[i].key, NULL, enc, NULL) != 1) {
+            EVP_CIPHER_CTX_free(ctx);
+            return NULL;
+        }
+        *slot = ctx;
+    }
+    /* Cipher and key NULL: the same key schedule, a fresh GCM state for this nonce. 12 bytes is
+     * GCM's default IV length, so there is no length to set. */
+    if (EVP_CipherInit_ex2(*slot, NULL, NULL, nonce, enc, NULL) != 1) {
+        EVP_CIPHER_CTX_free(*slot);
+        *slot = NULL;
+        return NULL;
+    }
+    return slot;
+}
+
+/* After the call that used ctx_get's context (slot may be NULL): an OpenSSL failure (GW_ERROR) may
+ * have left the context in any state, so it is dropped and made again next time; any other outcome,
+ * a failed tag check included, leaves it ready for its next nonce. */
+static void ctx_done(EVP_CIPHER_CTX **slot, int rc)
+{
+    if (slot == NULL || rc != GW_ERROR)
+        return;
+    EVP_CIPHER_CTX_free(*slot);
+    *slot = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Seal and open.
  */
 
@@ -348,7 +498,7 @@ int gw_mcp_session_seal(const gw_mcp_session_keyring_t *kr, const gw_mcp_session
     const skey_t *k = &kr->keys[0];
     unsigned char *plain = gw_malloc(plen), *raw = gw_malloc(raw_len);
     ERR_set_mark(); /* leave no OpenSSL error behind for the TLS code of this thread */
-    EVP_CIPHER_CTX *ctx = NULL;
+    EVP_CIPHER_CTX **slot = NULL, *ctx;
     int outl;
     rc = GW_ERROR;
     plain_write(s, plain);
@@ -356,10 +506,10 @@ int gw_mcp_session_seal(const gw_mcp_session_keyring_t *kr, const gw_mcp_session
     memcpy(raw + 1, k->kid, KID_LEN);
     if (RAND_bytes(raw + 1 + KID_LEN, NONCE_LEN) != 1)
         goto out;
-    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+    if ((slot = ctx_get(kr, 0, true, raw + 1 + KID_LEN)) == NULL)
         goto out;
-    /* 12 bytes is GCM's default IV length, so key and IV go in with one init. */
-    if (EVP_EncryptInit_ex2(ctx, kr->cipher, k->key, raw + 1 + KID_LEN, NULL) != 1 || !set_aad(ctx, raw, true))
+    ctx = *slot;
+    if (!set_aad(ctx, raw, true))
         goto out;
     if (EVP_EncryptUpdate(ctx, raw + HEADER_LEN, &outl, plain, (int)plen) != 1 || (size_t)outl != plen)
         goto out;
@@ -370,7 +520,7 @@ int gw_mcp_session_seal(const gw_mcp_session_keyring_t *kr, const gw_mcp_session
     rc = gw_base64_encode(GW_BASE64_URL, raw, raw_len, out);
 out:
     ERR_pop_to_mark();
-    EVP_CIPHER_CTX_free(ctx);
+    ctx_done(slot, rc);
     OPENSSL_cleanse(plain, plen);
     free(plain);
     free(raw); /* ciphertext only: nothing to wipe */
@@ -413,7 +563,7 @@ int gw_mcp_session_open(const gw_mcp_session_keyring_t *kr, gw_str_t id, const g
     plainbuf_t *pb = NULL;
     unsigned char *plain = NULL;
     size_t plen = 0;
-    EVP_CIPHER_CTX *ctx = NULL;
+    EVP_CIPHER_CTX **slot = NULL, *ctx;
     gw_buf_t raw;
     gw_buf_init(&raw, MAX_RAW);
     ERR_set_mark();
@@ -423,12 +573,12 @@ int gw_mcp_session_open(const gw_mcp_session_keyring_t *kr, gw_str_t id, const g
     if (raw.len < HEADER_LEN + PLAIN_FIXED + TAG_LEN || r[0] != WIRE_VERSION)
         goto out;
 
-    const skey_t *k = NULL;
-    for (size_t i = 0; i < kr->n && k == NULL; i++)
+    size_t ki = kr->n;
+    for (size_t i = 0; i < kr->n && ki == kr->n; i++)
         if (memcmp(kr->keys[i].kid, r + 1, KID_LEN) == 0)
-            k = &kr->keys[i];
+            ki = i;
     rc = GW_MCP_SESSION_EUNKNOWN_KEY;
-    if (k == NULL)
+    if (ki == kr->n)
         goto out;
 
     rc = GW_ERROR;
@@ -436,9 +586,10 @@ int gw_mcp_session_open(const gw_mcp_session_keyring_t *kr, gw_str_t id, const g
     pb = gw_malloc(sizeof(*pb) + plen);
     pb->len = plen;
     plain = pb->data;
-    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+    if ((slot = ctx_get(kr, ki, false, r + 1 + KID_LEN)) == NULL)
         goto out;
-    if (EVP_DecryptInit_ex2(ctx, kr->cipher, k->key, r + 1 + KID_LEN, NULL) != 1 || !set_aad(ctx, r, false))
+    ctx = *slot;
+    if (!set_aad(ctx, r, false))
         goto out;
     if (EVP_DecryptUpdate(ctx, plain, &outl, r + HEADER_LEN, (int)plen) != 1 || (size_t)outl != plen)
         goto out;
@@ -471,7 +622,7 @@ int gw_mcp_session_open(const gw_mcp_session_keyring_t *kr, gw_str_t id, const g
     }
 out:
     ERR_pop_to_mark();
-    EVP_CIPHER_CTX_free(ctx);
+    ctx_done(slot, rc);
     if (pb != NULL) {
         OPENSSL_cleanse(pb->data, pb->len);
         free(pb);

@@ -66,8 +66,10 @@ const char *gw_mcp_session_strerror(int status);
 /* ---- Keyring --------------------------------------------------------------------------------- */
 
 /* An immutable, refcounted set of derived keys. The first seed's key seals, every key opens. Safe
- * to use from any number of threads at once: nothing in it changes after gw_mcp_session_keyring_new
- * (each call makes its own EVP_CIPHER_CTX). The derived keys are wiped when the last ref goes. */
+ * to use from any number of threads at once: nothing in it changes after gw_mcp_session_keyring_new.
+ * Each thread that seals or opens keeps its own AES-GCM contexts, keyed once per keyring and key
+ * (about 1 KiB each); they are freed, key schedules wiped, at thread exit and on the thread's next
+ * seal or open after any keyring is freed. The derived keys are wiped when the last ref goes. */
 typedef struct gw_mcp_session_keyring_s gw_mcp_session_keyring_t;
 
 /* Builds a keyring from seeds[0..n) (1 <= n <= GW_MCP_SESSION_MAX_SEEDS; each seed

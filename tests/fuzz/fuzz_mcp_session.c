@@ -1,6 +1,8 @@
 /* libFuzzer harness for mcp/session with a keyring built once from fixed test seeds: arbitrary ids are
  * opened (nothing may crash, leak or open), and sessions built from the input are sealed and must open
- * to exactly what went in, while the same id with one byte changed must not.
+ * to exactly what went in, while the same id with one byte changed must not. A third keyring of the
+ * same seeds is made again every few inputs (the old one freed, as a reload does): its verdicts must
+ * be the first one's, whatever cipher contexts the thread kept for the keyrings before it.
  *
  * Input: byte 0 picks the mode. Mode even: the rest is an id. Mode odd: the rest is split at 0x00 into
  * route, subject, protocol version, then name / protocol version / session id per backend. */
@@ -20,13 +22,23 @@
 
 static gw_mcp_session_keyring_t *keyring;
 static gw_mcp_session_keyring_t *old_only;
+static gw_mcp_session_keyring_t *remade; /* keyring's seeds, made again every REMAKE_EVERY inputs */
+static unsigned n_inputs;
+
+#define REMAKE_EVERY 7
+
+/* Test-only seeds, public by design: the corpus ids are sealed with them. */
+static const gw_str_t seeds[] = {GW_STR_INIT("aigw fuzz_mcp_session seed new"),
+                                 GW_STR_INIT("aigw fuzz_mcp_session seed old")};
 
 static void init(void)
 {
+    if (n_inputs++ % REMAKE_EVERY == 0) {
+        gw_mcp_session_keyring_unref(remade);
+        CHECK(gw_mcp_session_keyring_new(seeds, 2, &remade) == GW_OK);
+    }
     if (keyring != NULL)
         return;
-    /* Test-only seeds, public by design: the corpus ids are sealed with them. */
-    gw_str_t seeds[] = {GW_STR("aigw fuzz_mcp_session seed new"), GW_STR("aigw fuzz_mcp_session seed old")};
     CHECK(gw_mcp_session_keyring_new(seeds, 2, &keyring) == GW_OK);
     CHECK(gw_mcp_session_keyring_new(seeds + 1, 1, &old_only) == GW_OK);
 }
@@ -53,6 +65,8 @@ static void open_any(gw_str_t id, uint8_t mode)
     } else {
         CHECK(s.storage_ == NULL && s.backends == NULL);
     }
+    gw_mcp_session_free(&s);
+    CHECK(gw_mcp_session_open(remade, id, &e, &s) == rc);
     gw_mcp_session_free(&s);
     rc = gw_mcp_session_open(old_only, id, &e, &s);
     CHECK(known_open_status(rc));
@@ -109,6 +123,14 @@ static void roundtrip(const char *p, size_t n, uint8_t mode)
                   gw_str_eq(got.backends[i].session_id, b[i].session_id));
     }
     gw_mcp_session_free(&got);
+    gw_buf_t id2;
+    gw_buf_init(&id2, GW_MCP_SESSION_MAX_ID_LEN);
+    CHECK(gw_mcp_session_seal(remade, &s, &id2) == GW_OK && id2.len == id.len);
+    CHECK(gw_mcp_session_open(keyring, gw_buf_str(&id2), &e, &got) == rc);
+    gw_mcp_session_free(&got);
+    CHECK(gw_mcp_session_open(remade, gw_buf_str(&id), &e, &got) == rc);
+    gw_mcp_session_free(&got);
+    gw_buf_free(&id2);
     /* Sealed with the first seed: a keyring with only the second does not know the key. */
     CHECK(gw_mcp_session_open(old_only, gw_buf_str(&id), &e, &got) == GW_MCP_SESSION_EUNKNOWN_KEY);
     /* One character changed, chosen by the input: never opens. */
