@@ -407,20 +407,12 @@ static const char *ref_request(const uint8_t *h, size_t hn, const uint8_t *b, si
 static bool has_field(const uint8_t *d, size_t n, bool after_head, const char *name)
 {
     bool body = !after_head;
-    for (size_t s = 0; s < n;) {
-        size_t e = s;
-        while (e < n && d[e] != '\n')
-            e++;
-        if (!body) {
-            body = e == s || (e == s + 1 && d[s] == '\r');
-        } else {
-            size_t c = s;
-            while (c < e && d[c] != ':')
-                c++;
-            if (c < e && ref_ieq(d + s, c - s, name))
-                return true;
-        }
-        s = e + 1;
+    ref_line_t l;
+    for (size_t pos = 0; ref_next_line(d, n, &pos, &l);) {
+        if (!body)
+            body = l.e == l.s || (l.e == l.s + 1 && d[l.s] == '\r');
+        else if (l.c < l.e && ref_ieq(d + l.s, l.c - l.s, name))
+            return true;
     }
     return false;
 }
@@ -433,23 +425,7 @@ static bool ows_field(const uint8_t *d, size_t n)
 {
     static const char *const names[] = {"content-length", "expect", "transfer-encoding", "connection",
                                         "proxy-connection"};
-    for (size_t s = 0; s < n;) {
-        size_t e = s;
-        while (e < n && d[e] != '\n')
-            e++;
-        size_t c = s;
-        while (c < e && d[c] != ':')
-            c++;
-        for (size_t m = 0; c < e && m < sizeof(names) / sizeof(names[0]); m++) {
-            if (!ref_ieq(d + s, c - s, names[m]))
-                continue;
-            size_t ve = e > c && d[e - 1] == '\r' ? e - 1 : e;
-            if (memchr(d + c, '\t', ve - c) != NULL || (ve > c + 1 && d[ve - 1] == ' '))
-                return true;
-        }
-        s = e + 1;
-    }
-    return false;
+    return ref_ows_field(d, n, names, sizeof(names) / sizeof(names[0]));
 }
 
 /* Where aigw accepts what http-parser refused, in the bytes d[0..n) of one request: ows_field;
@@ -460,19 +436,13 @@ static bool lenient(const uint8_t *d, size_t n)
 {
     if (has_field(d, n, true, "content-length") || ows_field(d, n) || ref_chunk_bws_tab(d, n))
         return true;
-    for (size_t s = 0; s < n;) {
-        size_t e = s;
-        while (e < n && d[e] != '\n')
-            e++;
-        size_t c = s;
-        while (c < e && d[c] != ':')
-            c++;
-        if (c - s > 17 && ref_ieq(d + s, 17, "transfer-encoding")) {
-            for (size_t k = s + 17; k < c; k++)
+    ref_line_t l;
+    for (size_t pos = 0; ref_next_line(d, n, &pos, &l);) {
+        if (l.c - l.s > 17 && ref_ieq(d + l.s, 17, "transfer-encoding")) {
+            for (size_t k = l.s + 17; k < l.c; k++)
                 if (d[k] != ' ')
                     return true;
         }
-        s = e + 1;
     }
     return false;
 }

@@ -334,32 +334,20 @@ static const char *ref_head(const uint8_t *h, size_t n, ref_fields_t *r, int *st
     return why;
 }
 
+/* The fields that decide a response's framing or persistence. */
+static const char *const FRAMING_FIELDS[] = {"content-length", "transfer-encoding", "connection", "proxy-connection"};
+
 /* A field that decides framing or persistence with HTAB in its OWS or trailing OWS (http-parser
  * refused "Content-Length: 5<HTAB>" and "Transfer-Encoding: chunked<HTAB>" and missed
  * "close<HTAB>"), or whose name merely begins with "Transfer-Encoding" (http-parser took the
  * response as transfer-coded), in the lines of d[0..n). */
 static bool odd_field(const uint8_t *d, size_t n)
 {
-    static const char *const names[] = {"content-length", "transfer-encoding", "connection", "proxy-connection"};
-    for (size_t s = 0; s < n;) {
-        size_t e = s;
-        while (e < n && d[e] != '\n')
-            e++;
-        size_t c = s;
-        while (c < e && d[c] != ':')
-            c++;
-        if (c - s > 17 && ref_ieq(d + s, 17, "transfer-encoding"))
+    ref_line_t l;
+    for (size_t pos = 0; ref_next_line(d, n, &pos, &l);)
+        if (l.c - l.s > 17 && ref_ieq(d + l.s, 17, "transfer-encoding"))
             return true;
-        for (size_t m = 0; c < e && m < sizeof(names) / sizeof(names[0]); m++) {
-            if (!ref_ieq(d + s, c - s, names[m]))
-                continue;
-            size_t ve = e > c && d[e - 1] == '\r' ? e - 1 : e;
-            if (memchr(d + c, '\t', ve - c) != NULL || (ve > c + 1 && d[ve - 1] == ' '))
-                return true;
-        }
-        s = e + 1;
-    }
-    return false;
+    return ref_ows_field(d, n, FRAMING_FIELDS, sizeof(FRAMING_FIELDS) / sizeof(FRAMING_FIELDS[0]));
 }
 
 /* Where aigw's response framing differs on purpose from http-parser's: after HEAD, 1xx, 204 and
@@ -382,20 +370,7 @@ static bool framing_differs(int status, const ref_fields_t *r, bool http10, bool
  * where http-parser applied them and aigw drops them). */
 static bool framing_field(const uint8_t *d, size_t n)
 {
-    static const char *const names[] = {"content-length", "transfer-encoding", "connection", "proxy-connection"};
-    for (size_t s = 0; s < n;) {
-        size_t e = s;
-        while (e < n && d[e] != '\n')
-            e++;
-        size_t c = s;
-        while (c < e && d[c] != ':')
-            c++;
-        for (size_t m = 0; c < e && m < sizeof(names) / sizeof(names[0]); m++)
-            if (ref_ieq(d + s, c - s, names[m]))
-                return true;
-        s = e + 1;
-    }
-    return false;
+    return ref_has_field(d, n, FRAMING_FIELDS, sizeof(FRAMING_FIELDS) / sizeof(FRAMING_FIELDS[0]));
 }
 
 /* The first head of d[0..n) is a 1xx that carries Content-Length or Transfer-Encoding: aigw

@@ -126,28 +126,73 @@ static void ref_field(ref_fields_t *r, const uint8_t *name, size_t nn, const uin
     }
 }
 
+/* One line of d[0..n) from *pos on, split at its first colon: the line is d[s..e) (its LF left
+ * out), the name d[s..c) and the value d[c+1..ve) (its CR left out); c == e when the line has no
+ * colon. Advances *pos past the LF; false once d is used up. The oracles below walk lines with it. */
+typedef struct {
+    size_t s, c, e, ve;
+} ref_line_t;
+
+static bool ref_next_line(const uint8_t *d, size_t n, size_t *pos, ref_line_t *l)
+{
+    if (*pos >= n)
+        return false;
+    size_t s = *pos, e = s;
+    while (e < n && d[e] != '\n')
+        e++;
+    size_t c = s;
+    while (c < e && d[c] != ':')
+        c++;
+    *l = (ref_line_t){s, c, e, e > c && d[e - 1] == '\r' ? e - 1 : e};
+    *pos = e + 1;
+    return true;
+}
+
+/* A line of d[0..n) is a field named one of names[0..n_names) */
+static bool ref_has_field(const uint8_t *d, size_t n, const char *const *names, size_t n_names)
+{
+    ref_line_t l;
+    for (size_t pos = 0; ref_next_line(d, n, &pos, &l);)
+        for (size_t m = 0; l.c < l.e && m < n_names; m++)
+            if (ref_ieq(d + l.s, l.c - l.s, names[m]))
+                return true;
+    return false;
+}
+
+/* A line of d[0..n) is a field named one of names[0..n_names) with HTAB in its value's OWS or a
+ * trailing SP: http-parser refused "Content-Length: 5<HTAB>" and "Transfer-Encoding:
+ * chunked<HTAB>", answered 417 to "Expect: 100-continue<SP>" and did not see "close<HTAB>"; aigw
+ * takes OWS as RFC 9110 defines it. */
+static bool ref_ows_field(const uint8_t *d, size_t n, const char *const *names, size_t n_names)
+{
+    ref_line_t l;
+    for (size_t pos = 0; ref_next_line(d, n, &pos, &l);)
+        for (size_t m = 0; l.c < l.e && m < n_names; m++) {
+            if (!ref_ieq(d + l.s, l.c - l.s, names[m]))
+                continue;
+            if (memchr(d + l.c, '\t', l.ve - l.c) != NULL || (l.ve > l.c + 1 && d[l.ve - 1] == ' '))
+                return true;
+        }
+    return false;
+}
+
 /* A Connection or Proxy-Connection line in d[0..n) whose value is a list or not a token:
  * http-parser's option matching lost its place there (after an element that began like
  * "keep-alive" it missed a following "close"; empty elements stopped it), aigw reads every
  * element. */
 static bool ref_messy_connection(const uint8_t *d, size_t n)
 {
-    for (size_t s = 0; s < n;) {
-        size_t e = s;
-        while (e < n && d[e] != '\n')
-            e++;
-        size_t c = s;
-        while (c < e && d[c] != ':')
-            c++;
-        if (c < e && (ref_ieq(d + s, c - s, "connection") || ref_ieq(d + s, c - s, "proxy-connection"))) {
-            const uint8_t *v = d + c + 1;
-            size_t vn = (e > c && d[e - 1] == '\r' ? e - 1 : e) - c - 1;
+    ref_line_t l;
+    for (size_t pos = 0; ref_next_line(d, n, &pos, &l);) {
+        if (l.c < l.e &&
+            (ref_ieq(d + l.s, l.c - l.s, "connection") || ref_ieq(d + l.s, l.c - l.s, "proxy-connection"))) {
+            const uint8_t *v = d + l.c + 1;
+            size_t vn = l.ve - l.c - 1;
             ref_trim(&v, &vn);
             for (size_t j = 0; j < vn; j++)
                 if (!ref_tchar(v[j]))
                     return true;
         }
-        s = e + 1;
     }
     return false;
 }
@@ -156,17 +201,15 @@ static bool ref_messy_connection(const uint8_t *d, size_t n)
  * RFC 9112's BWS, which aigw accepts and http-parser refused. */
 static bool ref_chunk_bws_tab(const uint8_t *d, size_t n)
 {
-    for (size_t s = 0; s < n;) {
-        size_t e = s, k = s;
-        while (e < n && d[e] != '\n')
-            e++;
-        while (k < e && ((d[k] >= '0' && d[k] <= '9') || ((d[k] | 0x20) >= 'a' && (d[k] | 0x20) <= 'f')))
+    ref_line_t l;
+    for (size_t pos = 0; ref_next_line(d, n, &pos, &l);) {
+        size_t k = l.s;
+        while (k < l.e && ((d[k] >= '0' && d[k] <= '9') || ((d[k] | 0x20) >= 'a' && (d[k] | 0x20) <= 'f')))
             k++;
-        if (k > s)
-            for (; k < e && (d[k] == ' ' || d[k] == '\t'); k++)
+        if (k > l.s)
+            for (; k < l.e && (d[k] == ' ' || d[k] == '\t'); k++)
                 if (d[k] == '\t')
                     return true;
-        s = e + 1;
     }
     return false;
 }
